@@ -1,0 +1,180 @@
+"""The public base class of every invertible step, and the layer that runs one backwards."""
+
+import keras
+
+try:  # Keras' base of tf.data-safe layers (private; renamed in Keras 3.11)
+    from keras.src.layers.preprocessing.data_layer import DataLayer
+except ImportError:  # pragma: no cover - older Keras
+    from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer
+
+from keras_spectro.batches import iterate_batches
+
+# Bumped when a layer's config changes incompatibly; stored in every config.
+FORMAT_VERSION = 1
+
+
+class _Unsaved:
+    """Holds a layer out of sight of Keras' tracking and saving walk."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+
+@keras.saving.register_keras_serializable(package="keras_spectro")
+class InvertibleLayer(DataLayer):
+    """Base class of a step that has an exact inverse and may learn statistics.
+
+    A subclass writes `call` (forward) and `inverse_call` (its inverse), and
+    `compute_output_shape` / `compute_inverse_output_shape` when it changes
+    shapes. Written with `self.backend` ops (`self.backend.numpy.exp`, ...) it
+    also runs inside `tf.data` on every backend; `keras.ops` works everywhere
+    else. An adaptable step writes `reset_state`, `update_state(batch)` and
+    `finalize_state`, and inherits `adapt`. `inverse()` returns a layer that
+    runs `inverse_call` and shares this layer's state.
+
+    Example:
+
+    ```python
+    @keras.saving.register_keras_serializable()
+    class Gain(keras_spectro.InvertibleLayer):
+        def __init__(self, gain=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.gain = gain
+
+        def call(self, x):
+            return x * self.gain
+
+        def inverse_call(self, x):
+            return x / self.gain
+
+        def get_config(self):
+            return {**super().get_config(), "gain": self.gain}
+
+    y = Gain()(x); x_again = Gain().inverse()(y)
+    ```
+    """
+
+    def inverse_call(self, inputs):
+        raise NotImplementedError(f"{type(self).__name__} does not define inverse_call.")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_inverse_output_shape(self, input_shape):
+        return input_shape
+
+    def inverse(self):
+        """A layer computing `inverse_call`, sharing this layer's state."""
+        return Inverse(self)
+
+    @property
+    def adaptable(self):
+        return type(self).update_state is not InvertibleLayer.update_state
+
+    def reset_state(self):
+        pass
+
+    def update_state(self, batch):
+        raise TypeError(f"{type(self).__name__} learns nothing: it cannot be adapted.")
+
+    def finalize_state(self):
+        pass
+
+    def adapt(self, data, batch_size=None, steps=None, verbose=0):
+        """Learns the layer's statistics from `data`, one batch at a time.
+
+        `data`: a numpy array (cut into batches of `batch_size`, default 32), a
+        `tf.data.Dataset`, a `keras.utils.PyDataset` or any iterable of batches;
+        `(x, y)` pairs use `x`. `steps` caps the batches read; `verbose=1`
+        shows a progress bar.
+        """
+        if not self.adaptable:
+            self.update_state(None)  # raises the clear error
+        self.reset_state()
+        for batch in iterate_batches(data, batch_size, steps, verbose):
+            self.update_state(batch)
+        self.finalize_state()
+
+    def get_config(self):
+        return {**super().get_config(), "format_version": FORMAT_VERSION}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        version = config.pop("format_version", FORMAT_VERSION)
+        if version > FORMAT_VERSION:
+            raise ValueError(
+                f"{cls.__name__} was saved by a newer keras_spectro (layer format "
+                f"{version}; this one reads up to {FORMAT_VERSION}). Upgrade keras_spectro."
+            )
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="keras_spectro")
+class Inverse(InvertibleLayer):
+    """Runs `layer` backwards: `Inverse(layer)(y)` is `layer.inverse_call(y)`.
+
+    It shares `layer`'s state (an inverse made before `layer.adapt()` uses the
+    adapted statistics) and saves a copy of that state with itself.
+
+    Example:
+
+    ```python
+    scaler = SpectrogramScaler()
+    unscale = scaler.inverse()          # an Inverse
+    scaler.adapt(images)
+    images_again = unscale(scaler(images))
+    ```
+    """
+
+    def __init__(self, layer, **kwargs):
+        if isinstance(layer, dict):
+            layer = keras.saving.deserialize_keras_object(layer)
+        kwargs.setdefault("name", f"inverse_{layer.name}")
+        super().__init__(**kwargs)
+        self._forward = _Unsaved(layer)
+        self.backend = layer.backend  # switched to TF together inside tf.data
+
+    @property
+    def layer(self):
+        return self._forward.layer
+
+    def build(self, input_shape):
+        if not self.layer.built:
+            self.layer.build(self.layer.compute_inverse_output_shape(input_shape))
+
+    def call(self, inputs):
+        return self.layer.inverse_call(inputs)
+
+    def inverse_call(self, inputs):
+        return self.layer.call(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_inverse_output_shape(input_shape)
+
+    def compute_inverse_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def inverse(self):
+        return self.layer
+
+    @property
+    def adaptable(self):
+        return False
+
+    def save_own_variables(self, store):
+        self.layer.save_own_variables(store)
+
+    def load_own_variables(self, store):
+        self.layer.load_own_variables(store)
+
+    def get_config(self):
+        return {**super().get_config(), "layer": keras.saving.serialize_keras_object(self.layer)}
+
+
+def standardize_data_format(data_format):
+    """`data_format`, or Keras' `image_data_format()` when None; checked."""
+    data_format = data_format or keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"data_format must be 'channels_last' or 'channels_first'; got {data_format!r}.")
+    return data_format

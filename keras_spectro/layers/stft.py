@@ -1,0 +1,366 @@
+"""`STFTSplit` and `InverseSTFTSplit`: waveforms to real spectrogram images and back."""
+
+import keras
+import numpy as np
+
+from keras_spectro.layers.base import InvertibleLayer, _Unsaved, standardize_data_format
+
+REPRESENTATIONS = ("real_imag", "mag_phase")
+PAD_MODES = ("constant", "reflect")
+# A sample whose window-square sum is below this share of the window's peak
+# cannot be brought back exactly in float32; below the second, nothing is divided.
+MIN_WINDOW_SUM = 1e-3
+NEGLIGIBLE_WINDOW_SUM = 1e-10
+
+
+def make_window(window, win_length, n_fft):
+    """The periodic analysis window (as librosa/scipy), centred in `n_fft` samples.
+
+    Example: `make_window("hann", 1024, 2048)` → 2048 values, zeros outside the middle 1024.
+    """
+    n = np.arange(win_length) / win_length
+    formulas = {
+        "hann": lambda: 0.5 - 0.5 * np.cos(2 * np.pi * n),
+        "hamming": lambda: 0.54 - 0.46 * np.cos(2 * np.pi * n),
+        "blackman": lambda: 0.42 - 0.5 * np.cos(2 * np.pi * n) + 0.08 * np.cos(4 * np.pi * n),
+    }
+    if window is None:
+        values = np.ones(win_length)
+    elif isinstance(window, str):
+        if window not in formulas:
+            raise ValueError(f"window must be one of {sorted(formulas)}, None or an array; got {window!r}.")
+        values = formulas[window]()
+    else:
+        values = np.asarray(window, dtype="float64")
+        if values.shape != (win_length,):
+            raise ValueError(f"An explicit window must have win_length={win_length} values; got shape {values.shape}.")
+        if not np.all(np.isfinite(values)):
+            raise ValueError("The explicit window holds NaN or inf.")
+    left = (n_fft - win_length) // 2
+    return np.pad(values, (left, n_fft - win_length - left)).astype("float32")
+
+
+class _STFTLayer(InvertibleLayer):
+    """Settings, checks and both directions shared by `STFTSplit` and `InverseSTFTSplit`."""
+
+    def __init__(
+        self,
+        n_fft=2048,
+        hop_length=None,
+        win_length=None,
+        window="hann",
+        center=True,
+        pad_mode="constant",
+        representation="real_imag",
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(window, (list, tuple, np.ndarray)) and win_length is None:
+            win_length = len(window)
+        self.n_fft = _positive_int(n_fft, "n_fft")
+        self.hop_length = _positive_int(hop_length or n_fft // 4, "hop_length")
+        self.win_length = _positive_int(win_length or n_fft, "win_length")
+        if self.win_length > self.n_fft:
+            raise ValueError(f"win_length ({win_length}) must not exceed n_fft ({n_fft}).")
+        if pad_mode not in PAD_MODES:
+            raise ValueError(f"pad_mode must be one of {PAD_MODES}; got {pad_mode!r}.")
+        if representation not in REPRESENTATIONS:
+            raise ValueError(f"representation must be one of {REPRESENTATIONS}; got {representation!r}.")
+        self.window = window if window is None or isinstance(window, str) else np.asarray(window).tolist()
+        self.center = bool(center)
+        self.pad_mode = pad_mode
+        self.representation = representation
+        self.data_format = standardize_data_format(data_format)
+        self._window = make_window(window, self.win_length, self.n_fft)
+        self._window_sq = self._window**2
+        self._check_covered(self._steady_window_sum(), "in the middle of the signal")
+
+    @property
+    def bins(self):
+        return self.n_fft // 2 + 1
+
+    def frames_for(self, samples):
+        """The number of frames for `samples` samples (None stays None)."""
+        if samples is None:
+            return None
+        padded = samples + 2 * (self.n_fft // 2) if self.center else samples
+        return 1 + (padded - self.n_fft) // self.hop_length
+
+    # --- checks ---------------------------------------------------------
+    def _steady_window_sum(self):
+        frames = -(-self.n_fft // self.hop_length) * 2 + 1
+        wss = _overlap_add_numpy(np.broadcast_to(self._window_sq, (frames, self.n_fft)), self.hop_length)
+        middle = (frames // 2) * self.hop_length
+        return wss[middle : middle + self.hop_length]
+
+    def _check_covered(self, wss, where):
+        low = float(np.min(wss)) if wss.size else 0.0
+        if low < MIN_WINDOW_SUM * self._window_sq.max():
+            raise ValueError(
+                f"hop_length={self.hop_length} is too large for this window (win_length="
+                f"{self.win_length}, n_fft={self.n_fft}): samples {where} get almost no window "
+                f"weight, so the inverse cannot exist. Use a smaller hop_length."
+            )
+
+    def _check_samples(self, samples):
+        if samples is None:
+            return
+        if not self.center and samples < self.n_fft:
+            raise ValueError(
+                f"n_fft={self.n_fft} is larger than the signal ({samples} samples) with center=False."
+            )
+        if self.center and self.pad_mode == "reflect" and samples <= self.n_fft // 2:
+            raise ValueError(
+                f"pad_mode='reflect' needs more than n_fft // 2 = {self.n_fft // 2} samples; got {samples}."
+            )
+        frames = self.frames_for(samples)
+        wss = _overlap_add_numpy(np.broadcast_to(self._window_sq, (frames, self.n_fft)), self.hop_length)
+        if self.center:
+            exact = np.pad(wss, (0, samples))[self.n_fft // 2 : self.n_fft // 2 + samples]
+        else:
+            exact = wss[self.n_fft // 2 : (frames - 1) * self.hop_length + self.n_fft // 2 + 1]
+        self._check_covered(exact, f"of a {samples}-sample signal")
+
+    def _axes(self, rank):
+        if rank != 3 and rank != 4:
+            raise ValueError(f"Expected rank 3 (waveform) or 4 (image); got rank {rank}.")
+        channels_last = self.data_format == "channels_last"
+        if rank == 3:
+            return (2, 1) if channels_last else (1, 2)  # (channel axis, samples axis)
+        return (3, 1, 2) if channels_last else (1, 2, 3)  # (channel, bins, frames)
+
+    def _check_waveform_shape(self, shape):
+        if len(shape) != 3:
+            layout = "(batch, samples, channels)" if self.data_format == "channels_last" else "(batch, channels, samples)"
+            raise ValueError(f"{type(self).__name__} expects waveforms of shape {layout}; got shape {tuple(shape)}.")
+        channel_axis, samples_axis = self._axes(3)
+        if shape[channel_axis] is None:
+            raise ValueError(f"The channel axis of the waveform must be known; got shape {tuple(shape)}.")
+        self._check_samples(shape[samples_axis])
+
+    def _check_image_shape(self, shape, length):
+        if len(shape) != 4:
+            layout = "(batch, bins, frames, 2*channels)" if self.data_format == "channels_last" else "(batch, 2*channels, bins, frames)"
+            raise ValueError(f"{type(self).__name__} expects images of shape {layout}; got shape {tuple(shape)}.")
+        channel_axis, bins_axis, frames_axis = self._axes(4)
+        if shape[bins_axis] != self.bins:
+            raise ValueError(
+                f"The image has {shape[bins_axis]} frequency bins but n_fft={self.n_fft} gives {self.bins}; got shape {tuple(shape)}."
+            )
+        if shape[channel_axis] is None or shape[channel_axis] % 2:
+            raise ValueError(f"The image needs an even, known number of channels (2 per audio channel); got shape {tuple(shape)}.")
+        self._check_samples(length)
+
+    def _waveform_to_image_shape(self, shape):
+        channel_axis, samples_axis = self._axes(3)
+        channels, frames = 2 * shape[channel_axis], self.frames_for(shape[samples_axis])
+        if self.data_format == "channels_last":
+            return (shape[0], self.bins, frames, channels)
+        return (shape[0], channels, self.bins, frames)
+
+    def _image_to_waveform_shape(self, shape, length):
+        channel_axis, _, frames_axis = self._axes(4)
+        frames = shape[frames_axis]
+        if length is None and frames is not None:
+            length = (frames - 1) * self.hop_length + (0 if self.center else self.n_fft)
+        channels = shape[channel_axis] // 2
+        return (shape[0], length, channels) if self.data_format == "channels_last" else (shape[0], channels, length)
+
+    # --- the two directions ----------------------------------------------
+    def _to_image(self, waves):
+        np_, b = self.backend.numpy, self.backend
+        x = b.cast(waves, "float32")
+        if self.data_format == "channels_last":
+            x = np_.transpose(x, (0, 2, 1))
+        if self.center:
+            half = self.n_fft // 2
+            x = np_.pad(x, ((0, 0), (0, 0), (half, half)), mode=self.pad_mode)
+        real, imag = b.math.stft(x, self.n_fft, self.hop_length, self.n_fft, window=self._window, center=False)
+        if self.representation == "mag_phase":
+            real, imag = np_.sqrt(real * real + imag * imag), np_.arctan2(imag, real)
+        image = np_.stack([real, imag], axis=-1)  # (batch, channels, frames, bins, 2)
+        batch, channels, frames = b.core.shape(image)[:3]
+        if self.data_format == "channels_last":
+            image = np_.reshape(np_.transpose(image, (0, 3, 2, 1, 4)), (batch, self.bins, frames, 2 * channels))
+        else:
+            image = np_.reshape(np_.transpose(image, (0, 1, 4, 3, 2)), (batch, 2 * channels, self.bins, frames))
+        return b.cast(image, self.compute_dtype)
+
+    def _to_waveform(self, images, length):
+        np_, b = self.backend.numpy, self.backend
+        x = b.cast(images, "float32")
+        if self.data_format == "channels_last":
+            batch, bins, frames, channels = b.core.shape(x)
+            x = np_.transpose(np_.reshape(x, (batch, bins, frames, channels // 2, 2)), (0, 3, 2, 1, 4))
+        else:
+            batch, channels, bins, frames = b.core.shape(x)
+            x = np_.transpose(np_.reshape(x, (batch, channels // 2, 2, bins, frames)), (0, 1, 4, 3, 2))
+        first, second = x[..., 0], x[..., 1]  # (batch, channels, frames, bins)
+        if self.representation == "mag_phase":
+            first, second = first * np_.cos(second), first * np_.sin(second)
+        segments = b.math.irfft((first, second), self.n_fft) * self._window
+        signal = _overlap_add(np_, np_.reshape(segments, (-1, frames, self.n_fft)), self.hop_length)
+        weight = _overlap_add(np_, np_.broadcast_to(self._window_sq, (1, frames, self.n_fft)), self.hop_length)
+        signal = signal / np_.where(weight > NEGLIGIBLE_WINDOW_SUM * self._window_sq.max(), weight, 1.0)
+        start = self.n_fft // 2 if self.center else 0
+        if length is None:
+            length = (frames - 1) * self.hop_length + (0 if self.center else self.n_fft)
+        signal = signal[:, start : start + length]
+        missing = length - (signal.shape[1] or length)
+        if missing > 0:  # center=False: no frame reaches the last samples
+            signal = np_.pad(signal, ((0, 0), (0, missing)))
+        signal = np_.reshape(signal, (batch, channels // 2, length))
+        if self.data_format == "channels_last":
+            signal = np_.transpose(signal, (0, 2, 1))
+        return b.cast(signal, self.compute_dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "n_fft": self.n_fft,
+            "hop_length": self.hop_length,
+            "win_length": self.win_length,
+            "window": self.window,
+            "center": self.center,
+            "pad_mode": self.pad_mode,
+            "representation": self.representation,
+            "data_format": self.data_format,
+        }
+
+    def _settings(self):
+        config = self.get_config()
+        return {k: config[k] for k in ("n_fft", "hop_length", "win_length", "window", "center", "pad_mode", "representation", "data_format", "dtype")}
+
+
+@keras.saving.register_keras_serializable(package="keras_spectro")
+class STFTSplit(_STFTLayer):
+    """Turns waveforms into real spectrogram images, the same numbers as `librosa.stft`.
+
+    Channels_last `(batch, samples, channels)` → `(batch, bins, frames, 2*channels)`,
+    channels interleaved `[A1, B1, A2, B2, ...]`, where (A, B) is (real, imaginary)
+    or (magnitude, phase in (-π, π]). `bins = n_fft // 2 + 1`, `frames = 1 +
+    samples // hop_length` with `center=True`.
+
+    Args:
+        n_fft: FFT size. hop_length: samples between frames (default `n_fft // 4`).
+        win_length: window size, centred in `n_fft` (default `n_fft`).
+        window: `"hann"`, `"hamming"`, `"blackman"` (periodic), `None` (rectangular)
+            or an array of `win_length` values.
+        center: pad `n_fft // 2` samples on both sides so frame t is centred at
+            `t * hop_length`. pad_mode: `"constant"` (zeros) or `"reflect"`.
+        representation: `"real_imag"` or `"mag_phase"`.
+        data_format: `"channels_last"` or `"channels_first"`.
+
+    Example:
+
+    ```python
+    stft = STFTSplit(n_fft=1024, hop_length=256)
+    images = stft(waves)                 # (8, 44100, 2) → (8, 513, 173, 4)
+    waves_again = stft.inverse()(images) # (8, 44100, 2), exact
+    ```
+    """
+
+    def build(self, input_shape):
+        self._check_waveform_shape(input_shape)
+        self.samples = input_shape[self._axes(3)[1]]
+
+    def call(self, inputs):
+        return self._to_image(inputs)
+
+    def inverse_call(self, inputs):
+        return self._to_waveform(inputs, getattr(self, "samples", None))
+
+    def compute_output_shape(self, input_shape):
+        self._check_waveform_shape(input_shape)
+        return self._waveform_to_image_shape(input_shape)
+
+    def compute_inverse_output_shape(self, input_shape):
+        return self._image_to_waveform_shape(input_shape, getattr(self, "samples", None))
+
+    def inverse(self):
+        """`InverseSTFTSplit` with the same settings and `length` = the built sample count."""
+        inverse = InverseSTFTSplit(**self._settings(), length=getattr(self, "samples", None))
+        if not self.built:
+            inverse._source = _Unsaved(self)  # takes the length once this layer is built
+        return inverse
+
+
+@keras.saving.register_keras_serializable(package="keras_spectro")
+class InverseSTFTSplit(_STFTLayer):
+    """Turns spectrogram images back into waveforms by exact overlap-add.
+
+    The inverse of `STFTSplit` with the same settings: each frame's inverse FFT
+    is windowed, overlap-added, and divided by the summed squared window at
+    each sample, so `InverseSTFTSplit(...)(STFTSplit(...)(x))` equals `x` to
+    float32 rounding. With `center=False` the samples before the first frame's
+    centre and after the last one's are rebuilt from the frames that reach
+    them (zero where none does), so they are exact only where the window is
+    not small.
+
+    Args: those of `STFTSplit`, and `length`: the number of samples to return
+    (default: all the frames cover).
+
+    Example:
+
+    ```python
+    istft = InverseSTFTSplit(n_fft=1024, hop_length=256, length=44100)
+    waves = istft(images)               # (8, 513, 173, 4) → (8, 44100, 2)
+    ```
+    """
+
+    def __init__(self, *args, length=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.length = None if length is None else _positive_int(length, "length")
+        self._source = None
+
+    @property
+    def _length(self):
+        if self.length is None and self._source is not None and self._source.layer.built:
+            self.length = self._source.layer.samples
+        return self.length
+
+    def build(self, input_shape):
+        self._check_image_shape(input_shape, self._length)
+
+    def call(self, inputs):
+        return self._to_waveform(inputs, self._length)
+
+    def inverse_call(self, inputs):
+        return self._to_image(inputs)
+
+    def compute_output_shape(self, input_shape):
+        self._check_image_shape(input_shape, self._length)
+        return self._image_to_waveform_shape(input_shape, self._length)
+
+    def compute_inverse_output_shape(self, input_shape):
+        return self._waveform_to_image_shape(input_shape)
+
+    def inverse(self):
+        return STFTSplit(**self._settings())
+
+    def get_config(self):
+        return {**super().get_config(), "length": self._length}
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)
+
+
+def _overlap_add(np_, frames, hop):
+    """Sums `(n, frames, size)` segments placed `hop` apart → `(n, (frames - 1) * hop + size)`."""
+    count, size = frames.shape[1], frames.shape[2]
+    blocks = -(-size // hop)
+    frames = np_.pad(frames, ((0, 0), (0, 0), (0, blocks * hop - size)))
+    frames = np_.reshape(frames, (-1, count, blocks, hop))
+    total = None
+    for k in range(blocks):
+        shifted = np_.pad(frames[:, :, k, :], ((0, 0), (k, blocks - 1 - k), (0, 0)))
+        total = shifted if total is None else total + shifted
+    return np_.reshape(total, (-1, (count + blocks - 1) * hop))[:, : (count - 1) * hop + size]
+
+
+def _overlap_add_numpy(frames, hop):
+    return _overlap_add(np, frames[None], hop)[0]
