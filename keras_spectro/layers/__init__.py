@@ -1,4 +1,21 @@
 """The keras_spectro layers: every one invertible, saved in `.keras` files, on every backend."""
 
 from keras_spectro.layers.base import Inverse, InvertibleLayer
+from keras_spectro.layers.channels import ChannelIndexer, magnitude_phase_order
+from keras_spectro.layers.padding import AudioPadding
+from keras_spectro.layers.pipeline import SpectrogramPipeline
+from keras_spectro.layers.scaling import MagnitudePhaseScaling, SpectrogramScaler
 from keras_spectro.layers.stft import InverseSTFTSplit, STFTSplit
+
+__all__ = [
+    "AudioPadding",
+    "ChannelIndexer",
+    "Inverse",
+    "InverseSTFTSplit",
+    "InvertibleLayer",
+    "MagnitudePhaseScaling",
+    "STFTSplit",
+    "SpectrogramPipeline",
+    "SpectrogramScaler",
+    "magnitude_phase_order",
+]

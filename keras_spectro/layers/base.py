@@ -130,46 +130,41 @@ class Inverse(InvertibleLayer):
     def __init__(self, layer, **kwargs):
         if isinstance(layer, dict):
             layer = keras.saving.deserialize_keras_object(layer)
-        kwargs.setdefault("name", f"inverse_{layer.name}")
         super().__init__(**kwargs)
-        self._forward = _Unsaved(layer)
+        self._forward = _Unsaved(layer)  # no attribute may expose it to Keras' saving walk
         self.backend = layer.backend  # switched to TF together inside tf.data
 
-    @property
-    def layer(self):
-        return self._forward.layer
-
     def build(self, input_shape):
-        if not self.layer.built:
-            self.layer.build(self.layer.compute_inverse_output_shape(input_shape))
+        if not self._forward.layer.built:
+            self._forward.layer.build(self._forward.layer.compute_inverse_output_shape(input_shape))
 
     def call(self, inputs):
-        return self.layer.inverse_call(inputs)
+        return self._forward.layer.inverse_call(inputs)
 
     def inverse_call(self, inputs):
-        return self.layer.call(inputs)
+        return self._forward.layer.call(inputs)
 
     def compute_output_shape(self, input_shape):
-        return self.layer.compute_inverse_output_shape(input_shape)
+        return self._forward.layer.compute_inverse_output_shape(input_shape)
 
     def compute_inverse_output_shape(self, input_shape):
-        return self.layer.compute_output_shape(input_shape)
+        return self._forward.layer.compute_output_shape(input_shape)
 
     def inverse(self):
-        return self.layer
+        return self._forward.layer
 
     @property
     def adaptable(self):
         return False
 
     def save_own_variables(self, store):
-        self.layer.save_own_variables(store)
+        self._forward.layer.save_own_variables(store)
 
     def load_own_variables(self, store):
-        self.layer.load_own_variables(store)
+        self._forward.layer.load_own_variables(store)
 
     def get_config(self):
-        return {**super().get_config(), "layer": keras.saving.serialize_keras_object(self.layer)}
+        return {**super().get_config(), "layer": keras.saving.serialize_keras_object(self._forward.layer)}
 
 
 def standardize_data_format(data_format):

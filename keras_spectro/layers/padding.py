@@ -1,0 +1,80 @@
+"""`AudioPadding`: brings every waveform to a fixed number of samples."""
+
+import keras
+
+from keras_spectro.layers.base import InvertibleLayer, standardize_data_format
+
+MODES = ("right", "left", "center")
+
+
+@keras.saving.register_keras_serializable(package="keras_spectro")
+class AudioPadding(InvertibleLayer):
+    """Zero-pads or cuts waveforms to `length` samples.
+
+    `"right"`: pad at the end, keep the first `length` samples; `"left"`: pad at
+    the start, keep the last `length` samples; `"center"`: pad both sides (the
+    odd sample at the end), keep the first `length` samples. The inverse is the
+    identity: what padding adds or cutting drops does not come back.
+
+    For another padding, override `pad(inputs, before, after)`, which adds
+    `before`/`after` samples on `self.samples_axis`.
+
+    Args:
+        length: samples out. mode: `"right"`, `"left"` or `"center"`.
+        data_format: `"channels_last"` `(batch, samples, channels)` or
+            `"channels_first"` `(batch, channels, samples)`.
+
+    Example:
+
+    ```python
+    AudioPadding(44100)(waves)          # (8, 30000, 2) → (8, 44100, 2)
+
+    @keras.saving.register_keras_serializable()
+    class ReflectPadding(AudioPadding):
+        def pad(self, inputs, before, after):
+            widths = [(0, 0)] * 3
+            widths[self.samples_axis] = (before, after)
+            return self.backend.numpy.pad(inputs, widths, mode="reflect")
+    ```
+    """
+
+    def __init__(self, length, mode="right", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise ValueError(f"length must be a positive integer; got {length!r}.")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}; got {mode!r}.")
+        self.length = length
+        self.mode = mode
+        self.data_format = standardize_data_format(data_format)
+        self.samples_axis = 1 if self.data_format == "channels_last" else 2
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"AudioPadding expects waveforms of rank 3 (batch, samples, channels); got shape {tuple(input_shape)}.")
+
+    def pad(self, inputs, before, after):
+        """Zero-pads `before` and `after` samples on the samples axis."""
+        widths = [(0, 0)] * 3
+        widths[self.samples_axis] = (before, after)
+        return self.backend.numpy.pad(inputs, widths)
+
+    def call(self, inputs):
+        samples = self.backend.core.shape(inputs)[self.samples_axis]
+        missing = self.length - samples
+        missing = max(missing, 0) if isinstance(missing, int) else self.backend.numpy.maximum(missing, 0)
+        before = {"right": 0, "left": missing, "center": missing // 2}[self.mode]
+        padded = self.pad(inputs, before, missing - before)
+        kept = slice(-self.length, None) if self.mode == "left" else slice(0, self.length)
+        return padded[(slice(None),) * self.samples_axis + (kept,)]
+
+    def inverse_call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        shape[self.samples_axis] = self.length
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "length": self.length, "mode": self.mode, "data_format": self.data_format}

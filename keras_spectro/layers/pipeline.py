@@ -1,0 +1,103 @@
+"""`SpectrogramPipeline`: invertible layers applied in order, adapted in order."""
+
+import keras
+
+from keras_spectro.batches import iterate_batches
+from keras_spectro.layers.base import InvertibleLayer, _Unsaved
+
+
+@keras.saving.register_keras_serializable(package="keras_spectro")
+class SpectrogramPipeline(InvertibleLayer):
+    """Applies invertible layers in order, like `keras.layers.Pipeline`.
+
+    `adapt()` adapts each adaptable layer on the output of the layers before
+    it (one pass over the data per adaptable layer, one batch in memory), and
+    `inverse()` is the pipeline of the inverses in reverse order.
+
+    Args:
+        layers: a list of `InvertibleLayer`s.
+
+    Example:
+
+    ```python
+    to_images = SpectrogramPipeline([
+        AudioPadding(44100),
+        STFTSplit(n_fft=1024, hop_length=256),
+        SpectrogramScaler("standard", axis="channels"),
+    ])
+    to_images.adapt(waves, batch_size=16)
+    to_audio = to_images.inverse()
+    waves_again = to_audio(to_images(waves))
+    ```
+    """
+
+    def __init__(self, layers, **kwargs):
+        super().__init__(**kwargs)
+        layers = [keras.saving.deserialize_keras_object(l) if isinstance(l, dict) else l for l in layers]
+        if not layers or not all(isinstance(l, InvertibleLayer) for l in layers):
+            raise ValueError(f"SpectrogramPipeline takes a non-empty list of InvertibleLayers; got {layers!r}.")
+        self._pipeline_layers = layers
+        self._inverse = _Unsaved(None)
+
+    @property
+    def layers(self):
+        return self._pipeline_layers
+
+    def build(self, input_shape):
+        for layer in self.layers:
+            if not layer.built:
+                layer.build(input_shape)
+            input_shape = layer.compute_output_shape(input_shape)
+
+    def call(self, inputs):
+        for layer in self.layers:
+            inputs = layer(inputs)
+        return inputs
+
+    def inverse_call(self, inputs):
+        if self._inverse.layer is None:
+            self._inverse.layer = self.inverse()
+        return self._inverse.layer(inputs)
+
+    def inverse(self):
+        return SpectrogramPipeline([layer.inverse() for layer in reversed(self.layers)])
+
+    def compute_output_shape(self, input_shape):
+        for layer in self.layers:
+            input_shape = layer.compute_output_shape(input_shape)
+        return input_shape
+
+    def compute_inverse_output_shape(self, input_shape):
+        for layer in reversed(self.layers):
+            input_shape = layer.compute_inverse_output_shape(input_shape)
+        return input_shape
+
+    @property
+    def adaptable(self):
+        return any(layer.adaptable for layer in self.layers)
+
+    def adapt(self, data, batch_size=None, steps=None, verbose=0):
+        """Adapts each adaptable layer, in order, on what the layers before it make of `data`.
+
+        `data` as in `InvertibleLayer.adapt`; it is read once per adaptable
+        layer, so a one-shot generator only serves a single adaptable layer.
+        """
+        for i, layer in enumerate(self.layers):
+            if layer.adaptable:
+                layer.adapt(_Mapped(self.layers[:i], data, batch_size, steps, verbose))
+
+    def get_config(self):
+        return {**super().get_config(), "layers": [keras.saving.serialize_keras_object(l) for l in self.layers]}
+
+
+class _Mapped:
+    """Re-iterable batches of `data` passed through `layers`."""
+
+    def __init__(self, layers, data, batch_size, steps, verbose):
+        self.layers, self.data, self.batch_size, self.steps, self.verbose = layers, data, batch_size, steps, verbose
+
+    def __iter__(self):
+        for batch in iterate_batches(self.data, self.batch_size, self.steps, self.verbose):
+            for layer in self.layers:
+                batch = layer(batch)
+            yield batch

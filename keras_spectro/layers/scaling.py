@@ -1,0 +1,247 @@
+"""Scalers of spectrogram images: `SpectrogramScaler` (learnt) and `MagnitudePhaseScaling` (fixed)."""
+
+import keras
+import numpy as np
+
+from keras_spectro.layers.base import InvertibleLayer, standardize_data_format
+
+MODES = {"minmax": ("minimum", "maximum"), "standard": ("mean", "variance")}
+
+
+@keras.saving.register_keras_serializable(package="keras_spectro")
+class SpectrogramScaler(InvertibleLayer):
+    """Scales images by statistics learnt with `adapt()` (or given), with an exact inverse.
+
+    `"minmax"`: `(x - min) / (max - min) * (hi - lo) + lo`;
+    `"standard"`: `(x - mean) / std * target_std + target_mean`.
+    A constant stretch of data (zero range or std) is only shifted, so it stays invertible.
+
+    Args:
+        mode: `"minmax"` or `"standard"`.
+        feature_range: `(lo, hi)` for `"minmax"`. target_mean, target_std: for `"standard"`.
+        axis: as in `keras.layers.Normalization`, the axes that keep their own
+            statistics: `None` (one statistic), an int or a tuple, or
+            `"channels"` (one per image channel, following `data_format`).
+        minimum, maximum / mean, variance: statistics to use instead of `adapt()`,
+            scalars or shaped like the kept axes.
+        data_format: where `axis="channels"` is.
+
+    Example:
+
+    ```python
+    scaler = SpectrogramScaler("standard", axis="channels")
+    scaler.adapt(images, batch_size=16)   # or a tf.data.Dataset / PyDataset
+    scaled = scaler(images)
+    images_again = scaler.inverse()(scaled)
+    ```
+    """
+
+    def __init__(
+        self,
+        mode="minmax",
+        feature_range=(-1.0, 1.0),
+        target_mean=0.0,
+        target_std=1.0,
+        axis=None,
+        minimum=None,
+        maximum=None,
+        mean=None,
+        variance=None,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {sorted(MODES)}; got {mode!r}.")
+        lo, hi = (float(v) for v in feature_range)
+        if not lo < hi:
+            raise ValueError(f"feature_range must be (lo, hi) with lo < hi; got {feature_range!r}.")
+        if not target_std > 0:
+            raise ValueError(f"target_std must be positive; got {target_std!r}.")
+        given = {"minimum": minimum, "maximum": maximum, "mean": mean, "variance": variance}
+        names = MODES[mode]
+        wrong = [k for k, v in given.items() if v is not None and k not in names]
+        if wrong or (given[names[0]] is None) != (given[names[1]] is None):
+            raise ValueError(f"mode={mode!r} takes both of {names} or neither; got {[k for k, v in given.items() if v is not None]}.")
+        self.mode = mode
+        self.feature_range = (lo, hi)
+        self.target_mean = float(target_mean)
+        self.target_std = float(target_std)
+        self.axis = axis if axis is None or isinstance(axis, (int, str)) else tuple(axis)
+        self.data_format = standardize_data_format(data_format)
+        self._given = {k: None if given[k] is None else np.asarray(given[k], "float64") for k in names}
+        self._adapted = given[names[0]] is not None
+
+    @property
+    def is_adapted(self):
+        return self._adapted
+
+    def _kept_axes(self, rank):
+        if self.axis is None:
+            return ()
+        if self.axis == "channels":
+            return (rank - 1 if self.data_format == "channels_last" else 1,)
+        axes = (self.axis,) if isinstance(self.axis, int) else self.axis
+        kept = tuple(sorted(a % rank for a in axes))
+        if any(a == 0 for a in kept) or any(not -rank <= a < rank for a in axes):
+            raise ValueError(f"axis {self.axis!r} does not fit inputs of rank {rank} (the batch axis 0 cannot keep statistics).")
+        return kept
+
+    def build(self, input_shape):
+        kept = self._kept_axes(len(input_shape))
+        if any(input_shape[a] is None for a in kept):
+            raise ValueError(f"The axes {kept} that keep statistics must have known sizes; got shape {tuple(input_shape)}.")
+        self._stat_shape = tuple(input_shape[a] if a in kept else 1 for a in range(len(input_shape)))
+        self._reduce_axes = tuple(a for a in range(len(input_shape)) if a not in kept)
+        for name in MODES[self.mode]:
+            value = self._given[name]
+            if value is not None:
+                value = np.broadcast_to(value, [input_shape[a] for a in kept]).reshape(self._stat_shape)
+            weight = self.add_weight(name=name, shape=self._stat_shape, initializer="zeros", trainable=False)
+            if value is not None:
+                weight.assign(value.astype("float32"))
+            setattr(self, name, weight)
+
+    def _affine(self):
+        """(center, spread, target center, target spread) of the current statistics."""
+        first, second = (self.convert_weight(getattr(self, n)) for n in MODES[self.mode])
+        np_ = self.backend.numpy
+        if self.mode == "minmax":
+            spread, target = second - first, (self.feature_range[0], self.feature_range[1] - self.feature_range[0])
+        else:
+            spread, target = np_.sqrt(second), (self.target_mean, self.target_std)
+        return first, np_.where(spread > 0, spread, 1.0), target[0], target[1]
+
+    def _check_adapted(self):
+        if not self._adapted:
+            raise RuntimeError(
+                f"{self.name} has no statistics yet: call adapt(data) first, or pass "
+                f"{' and '.join(MODES[self.mode])} to SpectrogramScaler."
+            )
+
+    def call(self, inputs):
+        self._check_adapted()
+        center, spread, target_center, target_spread = self._affine()
+        x = self.backend.cast(inputs, "float32")
+        return self.backend.cast((x - center) / spread * target_spread + target_center, self.compute_dtype)
+
+    def inverse_call(self, inputs):
+        self._check_adapted()
+        center, spread, target_center, target_spread = self._affine()
+        y = self.backend.cast(inputs, "float32")
+        return self.backend.cast((y - target_center) / target_spread * spread + center, self.compute_dtype)
+
+    # --- adapt: streaming statistics, exact whatever the batching ------------
+    def reset_state(self):
+        self._count, self._first, self._second = 0, None, None
+
+    def update_state(self, batch):
+        x = np.asarray(keras.ops.convert_to_numpy(batch), "float64")
+        if not self.built:
+            self.build((None,) + x.shape[1:])
+        if x.ndim != len(self._stat_shape) or any(s != 1 and s != d for s, d in zip(self._stat_shape[1:], x.shape[1:])):
+            raise ValueError(f"adapt() batch of shape {x.shape} does not fit the statistics' shape {self._stat_shape}.")
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        if bad:
+            raise ValueError(f"adapt() data holds {bad} NaN or inf values; clean them before adapting.")
+        count = np.size(x) // int(np.prod(self._stat_shape))
+        if count == 0:
+            return
+        if self.mode == "minmax":
+            low, high = x.min(axis=self._reduce_axes, keepdims=True), x.max(axis=self._reduce_axes, keepdims=True)
+            if self._count:
+                low, high = np.minimum(self._first, low), np.maximum(self._second, high)
+        else:  # Chan et al.'s parallel merge of mean and sum of squared deviations
+            mean = x.mean(axis=self._reduce_axes, keepdims=True)
+            squares = ((x - mean) ** 2).sum(axis=self._reduce_axes, keepdims=True)
+            if self._count:
+                delta, total = mean - self._first, self._count + count
+                squares = self._second + squares + delta**2 * self._count * count / total
+                mean = self._first + delta * count / total
+            low, high = mean, squares
+        self._count, self._first, self._second = self._count + count, low, high
+
+    def finalize_state(self):
+        if not self._count:
+            raise ValueError(f"{self.name}.adapt() got no data.")
+        second = self._second if self.mode == "minmax" else self._second / self._count
+        for name, value in zip(MODES[self.mode], (self._first, second)):
+            getattr(self, name).assign(value.astype("float32"))
+        self._adapted = True
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        self._adapted = True
+
+    def get_config(self):
+        config = {
+            **super().get_config(),
+            "mode": self.mode,
+            "feature_range": list(self.feature_range),
+            "target_mean": self.target_mean,
+            "target_std": self.target_std,
+            "axis": self.axis,
+            "data_format": self.data_format,
+        }
+        for name, value in self._given.items():
+            config[name] = None if value is None else value.tolist()
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_spectro")
+class MagnitudePhaseScaling(InvertibleLayer):
+    """Fixed scaling of (magnitude, phase) images, with its exact inverse.
+
+    Even channels (magnitudes) become `m / magnitude_scale`; odd channels
+    (phases) become `(p + phase_shift) / phase_scale`, so phases in (-π, π]
+    land in (0, 2] by default. Use it on the interleaved `[M1, P1, M2, P2, ...]`
+    images of `STFTSplit(representation="mag_phase")`, before any reordering.
+
+    Args:
+        magnitude_scale, phase_scale, phase_shift: the constants above.
+        data_format: where the channel axis is.
+
+    Example:
+
+    ```python
+    scale = MagnitudePhaseScaling(magnitude_scale=100.0)
+    images_again = scale.inverse()(scale(images))
+    ```
+    """
+
+    def __init__(self, magnitude_scale=1.0, phase_scale=np.pi, phase_shift=np.pi, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if magnitude_scale == 0 or phase_scale == 0:
+            raise ValueError("magnitude_scale and phase_scale must be non-zero.")
+        self.magnitude_scale = float(magnitude_scale)
+        self.phase_scale = float(phase_scale)
+        self.phase_shift = float(phase_shift)
+        self.data_format = standardize_data_format(data_format)
+
+    def build(self, input_shape):
+        axis = len(input_shape) - 1 if self.data_format == "channels_last" else 1
+        channels = input_shape[axis]
+        if channels is None or channels % 2:
+            raise ValueError(f"MagnitudePhaseScaling needs an even, known number of channels (magnitude, phase pairs); got shape {tuple(input_shape)}.")
+        shape = [1] * len(input_shape)
+        shape[axis] = channels
+        pairs = channels // 2
+        self._shift = np.reshape(np.tile([0.0, self.phase_shift], pairs), shape).astype("float32")
+        self._scale = np.reshape(np.tile([self.magnitude_scale, self.phase_scale], pairs), shape).astype("float32")
+
+    def call(self, inputs):
+        x = self.backend.cast(inputs, "float32")
+        return self.backend.cast((x + self._shift) / self._scale, self.compute_dtype)
+
+    def inverse_call(self, inputs):
+        y = self.backend.cast(inputs, "float32")
+        return self.backend.cast(y * self._scale - self._shift, self.compute_dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "magnitude_scale": self.magnitude_scale,
+            "phase_scale": self.phase_scale,
+            "phase_shift": self.phase_shift,
+            "data_format": self.data_format,
+        }
