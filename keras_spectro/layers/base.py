@@ -1,5 +1,7 @@
 """The public base class of every invertible step, and the layer that runs one backwards."""
 
+import sys
+
 import keras
 
 try:  # Keras' base of tf.data-safe layers (private; renamed in Keras 3.11)
@@ -53,6 +55,11 @@ class InvertibleLayer(DataLayer):
     y = Gain()(x); x_again = Gain().inverse()(y)
     ```
     """
+
+    def __call__(self, inputs, **kwargs):
+        if not self.built and keras.backend.backend() != "tensorflow" and _is_tf_tensor(inputs):
+            self.build(tuple(inputs.shape))  # inside tf.data, other backends see no shape
+        return super().__call__(inputs, **kwargs)
 
     def inverse_call(self, inputs):
         raise NotImplementedError(f"{type(self).__name__} does not define inverse_call.")
@@ -173,3 +180,8 @@ def standardize_data_format(data_format):
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(f"data_format must be 'channels_last' or 'channels_first'; got {data_format!r}.")
     return data_format
+
+
+def _is_tf_tensor(x):
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(x, tf.Tensor)

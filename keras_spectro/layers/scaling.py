@@ -231,11 +231,13 @@ class MagnitudePhaseScaling(InvertibleLayer):
 
     def call(self, inputs):
         x = self.backend.cast(inputs, "float32")
-        return self.backend.cast((x + self._shift) / self._scale, self.compute_dtype)
+        np_ = self.backend.numpy
+        return self.backend.cast(np_.divide(np_.add(x, self._shift), self._scale), self.compute_dtype)
 
     def inverse_call(self, inputs):
         y = self.backend.cast(inputs, "float32")
-        return self.backend.cast(y * self._scale - self._shift, self.compute_dtype)
+        np_ = self.backend.numpy
+        return self.backend.cast(np_.subtract(np_.multiply(y, self._scale), self._shift), self.compute_dtype)
 
     def get_config(self):
         return {

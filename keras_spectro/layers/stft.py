@@ -199,10 +199,10 @@ class _STFTLayer(InvertibleLayer):
         first, second = x[..., 0], x[..., 1]  # (batch, channels, frames, bins)
         if self.representation == "mag_phase":
             first, second = first * np_.cos(second), first * np_.sin(second)
-        segments = b.math.irfft((first, second), self.n_fft) * self._window
+        segments = np_.multiply(b.math.irfft((first, second), self.n_fft), self._window)
         signal = _overlap_add(np_, np_.reshape(segments, (-1, frames, self.n_fft)), self.hop_length)
         weight = _overlap_add(np_, np_.broadcast_to(self._window_sq, (1, frames, self.n_fft)), self.hop_length)
-        signal = signal / np_.where(weight > NEGLIGIBLE_WINDOW_SUM * self._window_sq.max(), weight, 1.0)
+        signal = np_.divide(signal, np_.where(weight > NEGLIGIBLE_WINDOW_SUM * self._window_sq.max(), weight, 1.0))
         start = self.n_fft // 2 if self.center else 0
         if length is None:
             length = (frames - 1) * self.hop_length + (0 if self.center else self.n_fft)
