@@ -1,6 +1,16 @@
-"""Keras 3 layers that turn multi-channel audio into spectrogram images and back, exactly."""
+"""Keras 3 layers that turn multi-channel audio into spectrogram images and back, exactly.
 
-from keras_spectro import layers
+Example:
+
+```python
+import keras_spectro as ks
+to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=1024), ks.SpectrogramScaler()])
+to_images.adapt(waves)
+waves_again = to_images.inverse()(to_images(waves))
+```
+"""
+
+from keras_spectro import audio, layers, utils
 from keras_spectro.layers import *  # noqa: F401,F403
 
 __version__ = "0.1.0"

@@ -7,6 +7,16 @@ from keras_spectro.layers.base import InvertibleLayer, standardize_data_format
 MODES = ("right", "left", "center")
 
 
+def padding_widths(samples, length, mode, maximum=max):
+    """Zeros to add (before, after) so that `samples` reach `length` in `mode`.
+
+    Example: `padding_widths(3, 6, "center")` → `(1, 2)`.
+    """
+    missing = maximum(length - samples, 0)
+    before = {"right": 0, "left": missing, "center": missing // 2}[mode]
+    return before, missing - before
+
+
 @keras.saving.register_keras_serializable(package="keras_spectro")
 class AudioPadding(InvertibleLayer):
     """Zero-pads or cuts waveforms to `length` samples.
@@ -61,10 +71,8 @@ class AudioPadding(InvertibleLayer):
 
     def call(self, inputs):
         samples = self.backend.core.shape(inputs)[self.samples_axis]
-        missing = self.length - samples
-        missing = max(missing, 0) if isinstance(missing, int) else self.backend.numpy.maximum(missing, 0)
-        before = {"right": 0, "left": missing, "center": missing // 2}[self.mode]
-        padded = self.pad(inputs, before, missing - before)
+        maximum = max if isinstance(samples, int) else self.backend.numpy.maximum  # dynamic in tf.data
+        padded = self.pad(inputs, *padding_widths(samples, self.length, self.mode, maximum))
         kept = slice(-self.length, None) if self.mode == "left" else slice(0, self.length)
         return padded[(slice(None),) * self.samples_axis + (kept,)]
 

@@ -1,0 +1,81 @@
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import BACKEND, to_numpy
+import keras_spectro as ks
+
+BACKENDS = ["tensorflow", "torch", "jax"]
+
+
+def _every_layer_model(waves):
+    to_images = ks.SpectrogramPipeline(
+        [
+            ks.AudioPadding(2048, "left"),
+            ks.STFTSplit(n_fft=256, hop_length=64, win_length=200, representation="mag_phase"),
+            ks.MagnitudePhaseScaling(magnitude_scale=4.0),
+            ks.SpectrogramScaler("standard", axis="channels"),
+            ks.ChannelIndexer(ks.magnitude_phase_order(2)),
+            ks.SpectrogramScaler("minmax", feature_range=(0, 1)),
+        ]
+    )
+    to_audio = to_images.inverse()
+    to_images.adapt(waves, batch_size=2)
+    inputs = keras.Input(waves.shape[1:])
+    images = to_images(inputs)
+    images = keras.layers.Dense(4, kernel_initializer="identity", name="model_in_between")(images)
+    return keras.Model(inputs, to_audio(images))
+
+
+def test_every_layer_saves_and_loads_on_every_backend(tmp_path, rng):
+    waves = rng.uniform(-0.5, 0.5, (5, 2000, 2)).astype("float32")
+    model = _every_layer_model(waves)
+    expected = to_numpy(model.predict(waves, verbose=0))
+    np.testing.assert_allclose(expected[:, 48:], waves, atol=1e-5)  # the round trip is exact
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", waves)
+    for backend in BACKENDS:
+        out = tmp_path / f"{backend}.npy"
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        run = subprocess.run(
+            [sys.executable, str(pathlib.Path(__file__).parent / "saving_worker.py"), str(tmp_path / "m.keras"), str(tmp_path / "x.npy"), str(out)],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert run.returncode == 0, f"saved under {BACKEND}, loading under {backend} failed:\n{run.stderr[-3000:]}"
+        np.testing.assert_allclose(np.load(out), expected, atol=1e-5, err_msg=f"saved under {BACKEND}, loaded under {backend}")
+
+
+def test_inverse_keeps_adapted_state_after_loading(tmp_path, rng):
+    images = rng.standard_normal((6, 9, 5, 2)).astype("float32") * 3 + 1
+    scaler = ks.SpectrogramScaler("standard")
+    model = keras.Sequential([keras.Input((9, 5, 2)), scaler.inverse()])  # only the inverse is saved
+    scaler.adapt(images)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(to_numpy(loaded(images)), images * images.std() + images.mean(), rtol=1e-5)
+
+
+def test_config_round_trip_of_each_layer():
+    layers = [
+        ks.AudioPadding(100, "center", data_format="channels_first"),
+        ks.STFTSplit(n_fft=512, window=np.hamming(400).tolist(), center=False, representation="mag_phase"),
+        ks.InverseSTFTSplit(n_fft=512, hop_length=100, pad_mode="reflect", length=999),
+        ks.ChannelIndexer([1, 0]),
+        ks.SpectrogramScaler("standard", axis=(1, 3), target_std=0.5),
+        ks.MagnitudePhaseScaling(2.0, 3.0, 1.0),
+    ]
+    for layer in layers:
+        config = layer.get_config()
+        again = type(layer).from_config(config)
+        assert again.get_config() == config
+
+
+def test_files_from_a_newer_keras_spectro_are_refused():
+    config = ks.STFTSplit(n_fft=256).get_config()
+    with pytest.raises(ValueError, match="newer keras_spectro"):
+        ks.STFTSplit.from_config({**config, "format_version": 99})
