@@ -1,0 +1,36 @@
+"""Training from a tf.data pipeline: files read in Python, spectrograms made inside `map`.
+
+Works whatever KERAS_BACKEND is: the keras_spectro layers switch to TensorFlow
+ops inside tf.data, as Keras' own preprocessing layers do.
+
+    python examples/tf_data.py [-o OUT_DIR] [--quick]
+"""
+
+import argparse
+import pathlib
+
+import keras
+
+import keras_spectro as ks
+from denoise import write_pairs  # a sibling script
+from keras_spectro.demo import denoiser
+
+
+def main(out_dir, epochs, segments):
+    noisy, clean = write_pairs(pathlib.Path(out_dir), segments)
+    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=512, hop_length=128), ks.SpectrogramScaler("standard")])
+    to_images.adapt(ks.audio.AudioFileDataset(noisy, batch_size=4))
+    data = ks.audio.to_tf_dataset(ks.audio.AudioFileDataset(noisy, targets=clean, batch_size=4, shuffle=True), to_images)
+    shape = to_images.compute_output_shape((None, 22050, 2))[1:]
+    net = denoiser(shape)
+    net.compile(optimizer="adam", loss="mse")
+    history = net.fit(data, epochs=epochs, verbose=2)
+    print(f"tf.data training under {keras.backend.backend()}: loss {history.history['loss'][0]:.4f} -> {history.history['loss'][-1]:.4f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-o", "--output", default="tf_data_out")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    main(args.output, 2 if args.quick else 10, 4 if args.quick else 8)

@@ -1,0 +1,5 @@
+import sys
+
+from keras_spectro.cli import main
+
+sys.exit(main())
