@@ -60,6 +60,18 @@ def test_inverse_keeps_adapted_state_after_loading(tmp_path, rng):
     np.testing.assert_allclose(to_numpy(loaded(images)), images * images.std() + images.mean(), rtol=1e-5)
 
 
+def test_a_saved_pipeline_refuses_the_wrong_channel_count(tmp_path, rng):
+    waves = rng.uniform(-0.5, 0.5, (5, 2000, 2)).astype("float32")
+    _every_layer_model(waves).save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match="stft_split.* expected axis 2 of input shape to have value 2"):
+        loaded.predict(waves[..., :1], verbose=0)
+    stft = ks.STFTSplit(n_fft=256)
+    stft(waves)
+    with pytest.raises(ValueError, match="expected axis 2 of input shape to have value 2"):
+        stft(np.zeros((1, 2000, 3), "float32"))
+
+
 def test_config_round_trip_of_each_layer():
     layers = [
         ks.AudioPadding(100, "center", data_format="channels_first"),

@@ -50,11 +50,12 @@ class ChannelIndexer(InvertibleLayer):
         return rank - 1 if self.data_format == "channels_last" else 1
 
     def build(self, input_shape):
-        channels = input_shape[self._channel_axis(len(input_shape))]
-        if channels != len(self.order):
+        axis = self._channel_axis(len(input_shape))
+        if input_shape[axis] != len(self.order):
             raise ValueError(
-                f"ChannelIndexer's order has {len(self.order)} entries but the input has {channels} channels (shape {tuple(input_shape)})."
+                f"ChannelIndexer's order has {len(self.order)} entries but the input has {input_shape[axis]} channels (shape {tuple(input_shape)})."
             )
+        self.input_spec = keras.layers.InputSpec(ndim=len(input_shape), axes={axis: len(self.order)})
 
     def call(self, inputs):
         return self.backend.numpy.take(inputs, self.order, axis=self._channel_axis(len(inputs.shape)))

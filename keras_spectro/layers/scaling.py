@@ -93,6 +93,7 @@ class SpectrogramScaler(InvertibleLayer):
             raise ValueError(f"The axes {kept} that keep statistics must have known sizes; got shape {tuple(input_shape)}.")
         self._stat_shape = tuple(input_shape[a] if a in kept else 1 for a in range(len(input_shape)))
         self._reduce_axes = tuple(a for a in range(len(input_shape)) if a not in kept)
+        self.input_spec = keras.layers.InputSpec(ndim=len(input_shape), axes={a: input_shape[a] for a in kept})
         for name in MODES[self.mode]:
             value = self._given[name]
             if value is not None:
@@ -228,6 +229,7 @@ class MagnitudePhaseScaling(InvertibleLayer):
         pairs = channels // 2
         self._shift = np.reshape(np.tile([0.0, self.phase_shift], pairs), shape).astype("float32")
         self._scale = np.reshape(np.tile([self.magnitude_scale, self.phase_scale], pairs), shape).astype("float32")
+        self.input_spec = keras.layers.InputSpec(ndim=len(input_shape), axes={axis: channels})
 
     def call(self, inputs):
         x = self.backend.cast(inputs, "float32")

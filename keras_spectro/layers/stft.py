@@ -263,7 +263,9 @@ class STFTSplit(_STFTLayer):
 
     def build(self, input_shape):
         self._check_waveform_shape(input_shape)
-        self.samples = input_shape[self._axes(3)[1]]
+        channel_axis, samples_axis = self._axes(3)
+        self.samples = input_shape[samples_axis]
+        self.input_spec = keras.layers.InputSpec(ndim=3, axes={channel_axis: input_shape[channel_axis]})
 
     def call(self, inputs):
         return self._to_image(inputs)
@@ -322,6 +324,8 @@ class InverseSTFTSplit(_STFTLayer):
 
     def build(self, input_shape):
         self._check_image_shape(input_shape, self._length)
+        channel_axis, bins_axis, _ = self._axes(4)
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={channel_axis: input_shape[channel_axis], bins_axis: self.bins})
 
     def call(self, inputs):
         return self._to_waveform(inputs, self._length)
