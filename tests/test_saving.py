@@ -2,6 +2,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import zipfile
 
 import keras
 import numpy as np
@@ -87,7 +88,23 @@ def test_config_round_trip_of_each_layer():
         assert again.get_config() == config
 
 
-def test_files_from_a_newer_keras_spectro_are_refused():
+def test_files_from_a_newer_keras_spectro_are_refused(tmp_path):
     config = ks.STFTSplit(n_fft=256).get_config()
     with pytest.raises(ValueError, match="newer keras_spectro"):
         ks.STFTSplit.from_config({**config, "format_version": 99})
+    keras.Sequential([keras.Input((1000, 1)), ks.STFTSplit(n_fft=256)]).save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as old, zipfile.ZipFile(tmp_path / "newer.keras", "w") as new:
+        for item in old.infolist():
+            data = old.read(item)
+            if item.filename == "config.json":
+                data = data.replace(b'"format_version": 1', b'"format_version": 99')
+                assert b'"format_version": 99' in data
+            new.writestr(item, data)
+    with pytest.raises(Exception, match="saved by a newer keras_spectro"):
+        keras.models.load_model(tmp_path / "newer.keras")
+
+
+def test_nothing_unpickles_or_runs_code_from_a_file():
+    source = "".join(path.read_text() for path in pathlib.Path(ks.__file__).parent.rglob("*.py"))
+    for risky in ("pickle", "marshal", "eval(", "exec(", "safe_mode=False", "enable_unsafe_deserialization"):
+        assert risky not in source

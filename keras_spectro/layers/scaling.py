@@ -104,14 +104,16 @@ class SpectrogramScaler(InvertibleLayer):
             setattr(self, name, weight)
 
     def _affine(self):
-        """(center, spread, target center, target spread) of the current statistics."""
+        """(gain, offset) with forward `x * gain + offset`, from the current statistics."""
         first, second = (self.convert_weight(getattr(self, n)) for n in MODES[self.mode])
         np_ = self.backend.numpy
         if self.mode == "minmax":
-            spread, target = second - first, (self.feature_range[0], self.feature_range[1] - self.feature_range[0])
+            spread, (low, high) = second - first, self.feature_range
+            target_center, target_spread = low, high - low
         else:
-            spread, target = np_.sqrt(second), (self.target_mean, self.target_std)
-        return first, np_.where(spread > 0, spread, 1.0), target[0], target[1]
+            spread, target_center, target_spread = np_.sqrt(second), self.target_mean, self.target_std
+        gain = target_spread / np_.where(spread > 0, spread, 1.0)
+        return gain, target_center - first * gain
 
     def _check_adapted(self):
         if not self._adapted:
@@ -122,15 +124,13 @@ class SpectrogramScaler(InvertibleLayer):
 
     def call(self, inputs):
         self._check_adapted()
-        center, spread, target_center, target_spread = self._affine()
-        x = self.backend.cast(inputs, "float32")
-        return self.backend.cast((x - center) / spread * target_spread + target_center, self.compute_dtype)
+        gain, offset = self._affine()
+        return self.backend.cast(self.backend.cast(inputs, "float32") * gain + offset, self.compute_dtype)
 
     def inverse_call(self, inputs):
         self._check_adapted()
-        center, spread, target_center, target_spread = self._affine()
-        y = self.backend.cast(inputs, "float32")
-        return self.backend.cast((y - target_center) / target_spread * spread + center, self.compute_dtype)
+        gain, offset = self._affine()
+        return self.backend.cast((self.backend.cast(inputs, "float32") - offset) / gain, self.compute_dtype)
 
     # --- adapt: streaming statistics, exact whatever the batching ------------
     def reset_state(self):

@@ -74,6 +74,7 @@ class _STFTLayer(InvertibleLayer):
         self.data_format = standardize_data_format(data_format)
         self._window = make_window(window, self.win_length, self.n_fft)
         self._window_sq = self._window**2
+        self._window_sums = {}
         self._check_covered(self._steady_window_sum(), "in the middle of the signal")
 
     @property
@@ -90,9 +91,19 @@ class _STFTLayer(InvertibleLayer):
     # --- checks ---------------------------------------------------------
     def _steady_window_sum(self):
         frames = -(-self.n_fft // self.hop_length) * 2 + 1
-        wss = _overlap_add_numpy(np.broadcast_to(self._window_sq, (frames, self.n_fft)), self.hop_length)
+        wss = self._window_sum(frames)
         middle = (frames // 2) * self.hop_length
         return wss[middle : middle + self.hop_length]
+
+    def _window_sum(self, frames):
+        """The summed squared window at each sample of `frames` overlap-added frames (cached)."""
+        if frames not in self._window_sums:
+            self._window_sums[frames] = _overlap_add_numpy(np.broadcast_to(self._window_sq, (frames, self.n_fft)), self.hop_length)
+        return self._window_sums[frames]
+
+    def _inverse_window_sum(self, frames):
+        wss = self._window_sum(frames)
+        return np.where(wss > NEGLIGIBLE_WINDOW_SUM * self._window_sq.max(), 1 / np.maximum(wss, 1e-30), 1).astype("float32")
 
     def _check_covered(self, wss, where):
         low = float(np.min(wss)) if wss.size else 0.0
@@ -115,7 +126,7 @@ class _STFTLayer(InvertibleLayer):
                 f"pad_mode='reflect' needs more than n_fft // 2 = {self.n_fft // 2} samples; got {samples}."
             )
         frames = self.frames_for(samples)
-        wss = _overlap_add_numpy(np.broadcast_to(self._window_sq, (frames, self.n_fft)), self.hop_length)
+        wss = self._window_sum(frames)
         if self.center:
             exact = np.pad(wss, (0, samples))[self.n_fft // 2 : self.n_fft // 2 + samples]
         else:
@@ -179,12 +190,14 @@ class _STFTLayer(InvertibleLayer):
         real, imag = b.math.stft(x, self.n_fft, self.hop_length, self.n_fft, window=self._window, center=False)
         if self.representation == "mag_phase":
             real, imag = np_.sqrt(real * real + imag * imag), np_.arctan2(imag, real)
-        image = np_.stack([real, imag], axis=-1)  # (batch, channels, frames, bins, 2)
-        batch, channels, frames = b.core.shape(image)[:3]
+        batch, channels, frames = b.core.shape(real)[:3]  # (batch, channels, frames, bins)
+        # transposing each part, then stacking, is one strided pass fewer than the other way round
         if self.data_format == "channels_last":
-            image = np_.reshape(np_.transpose(image, (0, 3, 2, 1, 4)), (batch, self.bins, frames, 2 * channels))
+            parts = [np_.transpose(part, (0, 3, 2, 1)) for part in (real, imag)]
+            image = np_.reshape(np_.stack(parts, axis=-1), (batch, self.bins, frames, 2 * channels))
         else:
-            image = np_.reshape(np_.transpose(image, (0, 1, 4, 3, 2)), (batch, 2 * channels, self.bins, frames))
+            parts = [np_.transpose(part, (0, 1, 3, 2)) for part in (real, imag)]
+            image = np_.reshape(np_.stack(parts, axis=2), (batch, 2 * channels, self.bins, frames))
         return b.cast(image, self.compute_dtype)
 
     def _to_waveform(self, images, length):
@@ -201,8 +214,7 @@ class _STFTLayer(InvertibleLayer):
             first, second = first * np_.cos(second), first * np_.sin(second)
         segments = np_.multiply(b.math.irfft((first, second), self.n_fft), self._window)
         signal = _overlap_add(np_, np_.reshape(segments, (-1, frames, self.n_fft)), self.hop_length)
-        weight = _overlap_add(np_, np_.broadcast_to(self._window_sq, (1, frames, self.n_fft)), self.hop_length)
-        signal = np_.divide(signal, np_.where(weight > NEGLIGIBLE_WINDOW_SUM * self._window_sq.max(), weight, 1.0))
+        signal = np_.multiply(signal, self._inverse_window_sum(frames))
         start = self.n_fft // 2 if self.center else 0
         if length is None:
             length = (frames - 1) * self.hop_length + (0 if self.center else self.n_fft)

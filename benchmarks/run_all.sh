@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every benchmark on every backend and writes benchmarks/results.md (takes about 10 minutes).
+set -euo pipefail
+cd "$(dirname "$0")"
+python=${PYTHON:-python}
+{
+  echo "# Benchmark results, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m)"
+  for backend in tensorflow torch jax; do
+    for script in files_to_images.py images_to_audio.py raw_ops.py adapt_memory.py accuracy.py; do
+      KERAS_BACKEND=$backend TF_CPP_MIN_LOG_LEVEL=3 "$python" "$script" 2>/dev/null | grep -E '^(#|\|)'
+    done
+  done
+} | tee results.md
