@@ -369,7 +369,8 @@ def _overlap_add(np_, frames, hop):
     """Sums `(n, frames, size)` segments placed `hop` apart → `(n, (frames - 1) * hop + size)`."""
     count, size = frames.shape[1], frames.shape[2]
     blocks = -(-size // hop)
-    frames = np_.pad(frames, ((0, 0), (0, 0), (0, blocks * hop - size)))
+    if blocks * hop != size:
+        frames = np_.pad(frames, ((0, 0), (0, 0), (0, blocks * hop - size)))
     frames = np_.reshape(frames, (-1, count, blocks, hop))
     total = None
     for k in range(blocks):
