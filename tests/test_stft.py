@@ -116,6 +116,7 @@ def test_inverse_made_before_build_learns_the_length(rng):
         (dict(n_fft=256, win_length=300), None, "must not exceed"),
         (dict(n_fft=256, window="kaiser"), None, "window must be one of"),
         (dict(n_fft=256, window=[1.0, 2.0]), None, "win_length"),
+        (dict(n_fft=4, window=[0.0, 0.0, 0.0, 0.0]), None, "only zeros"),
         (dict(n_fft=256, representation="polar"), None, "representation"),
         (dict(n_fft=256, pad_mode="edge"), None, "pad_mode"),
         (dict(n_fft=0), None, "n_fft must be a positive integer"),

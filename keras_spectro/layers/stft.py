@@ -34,8 +34,8 @@ def make_window(window, win_length, n_fft):
         values = np.asarray(window, dtype="float64")
         if values.shape != (win_length,):
             raise ValueError(f"An explicit window must have win_length={win_length} values; got shape {values.shape}.")
-        if not np.all(np.isfinite(values)):
-            raise ValueError("The explicit window holds NaN or inf.")
+        if not np.all(np.isfinite(values)) or not np.any(values):
+            raise ValueError("The explicit window holds NaN or inf, or only zeros.")
     left = (n_fft - win_length) // 2
     return np.pad(values, (left, n_fft - win_length - left)).astype("float32")
 
