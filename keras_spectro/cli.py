@@ -74,7 +74,7 @@ def parser():
             command.add_argument("--representation", choices=["real_imag", "mag_phase"], default="real_imag")
     command = commands.add_parser("demo", help="synthesise audio, train a small denoiser, write WAVs and a PNG")
     command.add_argument("-o", "--output", default="spectro_demo", help="output folder (default: spectro_demo)")
-    command.add_argument("--epochs", type=int, default=10)
+    command.add_argument("--epochs", type=int, default=20)
     return top
 
 

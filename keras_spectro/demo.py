@@ -37,7 +37,11 @@ def denoiser(image_shape):
     deep = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(deep)
     up = keras.layers.UpSampling2D(2)(deep)
     up = keras.layers.Cropping2D(((0, up.shape[1] - image_shape[0]), (0, up.shape[2] - image_shape[1])))(up)
-    merged = keras.layers.Concatenate()([down, up])
+    # a dense layer across frequency bins tells the mask where in the spectrum it is
+    across = keras.layers.Permute((2, 3, 1))(images)  # (frames, channels, bins)
+    across = keras.layers.Dense(image_shape[0], activation="relu")(across)
+    across = keras.layers.Permute((3, 1, 2))(across)  # back to (bins, frames, channels)
+    merged = keras.layers.Concatenate()([down, up, across])
     mask = keras.layers.Conv2D(image_shape[-1], 3, padding="same", activation="sigmoid")(merged)
     return keras.Model(images, keras.layers.Multiply()([images, mask]), name="denoiser")
 
@@ -46,7 +50,7 @@ def snr(reference, estimate):
     return 10 * np.log10(np.sum(reference**2) / np.sum((reference - estimate) ** 2))
 
 
-def run(out_dir="spectro_demo", epochs=10, clips=48, seed=0, say=print):
+def run(out_dir="spectro_demo", epochs=20, clips=48, seed=0, say=print):
     """Runs the whole story and returns a dict of what it measured and wrote."""
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
@@ -70,7 +74,7 @@ def run(out_dir="spectro_demo", epochs=10, clips=48, seed=0, say=print):
 
     train = AudioFileDataset(files["noisy"][:clips], targets=files["clean"][:clips], pipeline=to_images, shuffle=True, **options)
     net = denoiser(train[0][0].shape[1:])
-    net.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
+    net.compile(optimizer=keras.optimizers.Adam(4e-3), loss="mse")
     say(f"Training the denoiser on {clips} image pairs:")
     net.fit(train, epochs=epochs)
 
