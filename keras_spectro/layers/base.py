@@ -82,7 +82,7 @@ class InvertibleLayer(DataLayer):
         pass
 
     def update_state(self, batch):
-        raise TypeError(f"{type(self).__name__} learns nothing: it cannot be adapted.")
+        raise NotImplementedError(f"{type(self).__name__} does not define update_state.")
 
     def finalize_state(self):
         pass
@@ -96,7 +96,7 @@ class InvertibleLayer(DataLayer):
         shows a progress bar.
         """
         if not self.adaptable:
-            self.update_state(None)  # raises the clear error
+            raise TypeError(f"{type(self).__name__} learns nothing: it cannot be adapted.")
         self.reset_state()
         for batch in iterate_batches(data, batch_size, steps, verbose):
             self.update_state(batch)
