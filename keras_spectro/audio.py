@@ -56,7 +56,9 @@ class AudioFileDataset(keras.utils.PyDataset):
             `length`, all files of a batch must have the same length.
         pipeline: a layer applied to each batch (a `SpectrogramPipeline`).
         shuffle: new order every epoch. seed: for that order.
-        **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` (PyDataset).
+        **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` (PyDataset);
+            worker processes (`use_multiprocessing=True`) only load files, unless
+            the backend is torch: TensorFlow and JAX deadlock in forked processes.
 
     Example:
 
@@ -80,6 +82,12 @@ class AudioFileDataset(keras.utils.PyDataset):
         seed=None,
         **kwargs,
     ):
+        if pipeline is not None and kwargs.get("use_multiprocessing") and keras.backend.backend() != "torch":
+            raise ValueError(
+                f"use_multiprocessing=True with a pipeline would run {keras.backend.backend()} in forked "
+                "worker processes, where it deadlocks: use threads (use_multiprocessing=False), "
+                "or apply the pipeline in the model or with to_tf_dataset."
+            )
         super().__init__(**kwargs)
         self.files = [os.fspath(f) for f in files]
         self.targets = None if targets is None else [os.fspath(f) for f in targets]

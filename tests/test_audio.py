@@ -104,6 +104,17 @@ def test_dataset_shuffles_each_epoch_and_trains(pairs):
     assert len(history.history["loss"]) == 2
 
 
+def test_dataset_in_worker_processes(pairs):
+    noisy, clean = pairs
+    data = AudioFileDataset(noisy, targets=clean, batch_size=2, length=3000, workers=2, use_multiprocessing=True)
+    model = keras.Sequential([keras.Input((3000, 2)), keras.layers.Dense(2)])
+    model.compile("adam", "mse")
+    assert len(model.fit(data, epochs=1, verbose=0).history["loss"]) == 1
+    if keras.backend.backend() != "torch":
+        with pytest.raises(ValueError, match="deadlocks"):
+            AudioFileDataset(noisy, pipeline=ks.STFTSplit(n_fft=256), workers=2, use_multiprocessing=True)
+
+
 def test_dataset_refuses_unequal_lengths_and_unpaired_lists(pairs):
     noisy, clean = pairs
     with pytest.raises(ValueError, match="differ in shape"):
