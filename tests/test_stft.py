@@ -159,6 +159,15 @@ def test_gradients_flow_through_both_directions(representation, rng):
     np.testing.assert_allclose(gradient, to_numpy(weights), atol=1e-4)
 
 
+def test_mag_phase_gradient_is_finite_over_silence(rng):
+    wave = rng.standard_normal((1, 3000, 1)).astype("float32")
+    wave[:, 1000:2500] = 0.0  # silent frames: magnitude exactly 0
+    stft = STFTSplit(n_fft=256, representation="mag_phase")
+    assert to_numpy(stft(wave))[..., 0].min() == 0.0
+    gradient = to_numpy(_gradient(lambda x: keras.ops.sum(stft(x) ** 2), keras.ops.convert_to_tensor(wave)))
+    assert np.all(np.isfinite(gradient)) and np.abs(gradient).max() > 0
+
+
 def _gradient(fn, x):
     if BACKEND == "tensorflow":
         import tensorflow as tf

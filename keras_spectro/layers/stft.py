@@ -189,7 +189,14 @@ class _STFTLayer(InvertibleLayer):
             x = np_.pad(x, ((0, 0), (0, 0), (half, half)), mode=self.pad_mode)
         real, imag = b.math.stft(x, self.n_fft, self.hop_length, self.n_fft, window=self._window, center=False)
         if self.representation == "mag_phase":
-            real, imag = np_.sqrt(real * real + imag * imag), np_.arctan2(imag, real)
+            # where the spectrum is exactly 0 (silence), magnitude and phase are 0 with 0 gradient, not NaN
+            power = real * real + imag * imag
+            nonzero = power > 0
+            safe_power = np_.where(nonzero, power, 1.0)
+            real, imag = (
+                np_.where(nonzero, np_.sqrt(safe_power), 0.0),
+                np_.arctan2(np_.where(nonzero, imag, 0.0), np_.where(nonzero, real, 1.0)),
+            )
         batch, channels, frames = b.core.shape(real)[:3]  # (batch, channels, frames, bins)
         # transposing each part, then stacking, is one strided pass fewer than the other way round
         if self.data_format == "channels_last":
