@@ -4,9 +4,9 @@ import sys
 
 import keras
 
-try:  # Keras' base of tf.data-safe layers (private; renamed in Keras 3.11)
+try:  # Keras' base of tf.data-safe layers (private; TFDataLayer in older Keras 3, e.g. 3.8)
     from keras.src.layers.preprocessing.data_layer import DataLayer
-except ImportError:  # pragma: no cover - older Keras
+except ImportError:  # older Keras
     from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer
 
 from keras_spectro.batches import iterate_batches
