@@ -95,15 +95,23 @@ class _STFTLayer(InvertibleLayer):
         middle = (frames // 2) * self.hop_length
         return wss[middle : middle + self.hop_length]
 
-    def _window_sum(self, frames):
-        """The summed squared window at each sample of `frames` overlap-added frames (cached)."""
+    def _window_sums_for(self, frames):
+        """(summed squared window, its safe reciprocal) at each sample of `frames` frames, cached."""
         if frames not in self._window_sums:
-            self._window_sums[frames] = _overlap_add_numpy(np.broadcast_to(self._window_sq, (frames, self.n_fft)), self.hop_length)
+            wss = _overlap_add_numpy(np.broadcast_to(self._window_sq, (frames, self.n_fft)), self.hop_length)
+            usable = wss > NEGLIGIBLE_WINDOW_SUM * self._window_sq.max()
+            self._window_sums[frames] = (wss, np.where(usable, 1 / np.maximum(wss, 1e-30), 1).astype("float32"))
         return self._window_sums[frames]
 
+    def _window_sum(self, frames):
+        return self._window_sums_for(frames)[0]
+
     def _inverse_window_sum(self, frames):
-        wss = self._window_sum(frames)
-        return np.where(wss > NEGLIGIBLE_WINDOW_SUM * self._window_sq.max(), 1 / np.maximum(wss, 1e-30), 1).astype("float32")
+        return self._window_sums_for(frames)[1]
+
+    def _default_length(self, frames):
+        """The samples that `frames` frames cover when no `length` is given."""
+        return (frames - 1) * self.hop_length + (0 if self.center else self.n_fft)
 
     def _check_covered(self, wss, where):
         low = float(np.min(wss)) if wss.size else 0.0
@@ -174,7 +182,7 @@ class _STFTLayer(InvertibleLayer):
         channel_axis, _, frames_axis = self._axes(4)
         frames = shape[frames_axis]
         if length is None and frames is not None:
-            length = (frames - 1) * self.hop_length + (0 if self.center else self.n_fft)
+            length = self._default_length(frames)
         channels = shape[channel_axis] // 2
         return (shape[0], length, channels) if self.data_format == "channels_last" else (shape[0], channels, length)
 
@@ -224,7 +232,7 @@ class _STFTLayer(InvertibleLayer):
         signal = np_.multiply(signal, self._inverse_window_sum(frames))
         start = self.n_fft // 2 if self.center else 0
         if length is None:
-            length = (frames - 1) * self.hop_length + (0 if self.center else self.n_fft)
+            length = self._default_length(frames)
         signal = signal[:, start : start + length]
         missing = length - (signal.shape[1] or length)
         if missing > 0:  # center=False: no frame reaches the last samples
