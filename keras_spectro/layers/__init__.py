@@ -1,6 +1,7 @@
 """The keras_spectro layers: every one invertible, saved in `.keras` files, on every backend."""
 
 from keras_spectro.layers.base import Inverse, InvertibleLayer
+from keras_spectro.layers.domain import SpectrogramDomain
 from keras_spectro.layers.channels import ChannelIndexer, magnitude_phase_order
 from keras_spectro.layers.padding import AudioPadding
 from keras_spectro.layers.pipeline import SpectrogramPipeline
@@ -15,6 +16,7 @@ __all__ = [
     "InvertibleLayer",
     "MagnitudePhaseScaling",
     "STFTSplit",
+    "SpectrogramDomain",
     "SpectrogramPipeline",
     "SpectrogramScaler",
     "magnitude_phase_order",

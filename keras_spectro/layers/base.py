@@ -3,6 +3,7 @@
 import sys
 
 import keras
+import numpy as np
 
 try:  # Keras' base of tf.data-safe layers (private; TFDataLayer in older Keras 3, e.g. 3.8)
     from keras.src.layers.preprocessing.data_layer import DataLayer
@@ -11,8 +12,9 @@ except ImportError:  # older Keras
 
 from keras_spectro.batches import iterate_batches
 
-# Bumped when a layer's config changes incompatibly; stored in every config.
-FORMAT_VERSION = 1
+# Bumped when a layer's config or variables change incompatibly; stored in every config.
+# 2: SpectrogramScaler keeps a `count` variable.
+FORMAT_VERSION = 2
 
 
 class _Unsaved:
@@ -22,8 +24,31 @@ class _Unsaved:
         self.layer = layer
 
 
+class SpectroLayer(DataLayer):
+    """What every keras_spectro layer shares: tf.data on every backend, versioned configs."""
+
+    def __call__(self, inputs, **kwargs):
+        if not self.built and keras.backend.backend() != "tensorflow" and _is_tf_tensor(inputs):
+            self.build(tuple(inputs.shape))  # inside tf.data, other backends see no shape
+        return super().__call__(inputs, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "format_version": FORMAT_VERSION}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        version = config.pop("format_version", FORMAT_VERSION)
+        if version > FORMAT_VERSION:
+            raise ValueError(
+                f"{cls.__name__} was saved by a newer keras_spectro (layer format "
+                f"{version}; this one reads up to {FORMAT_VERSION}). Upgrade keras_spectro."
+            )
+        return cls(**config)
+
+
 @keras.saving.register_keras_serializable(package="keras_spectro")
-class InvertibleLayer(DataLayer):
+class InvertibleLayer(SpectroLayer):
     """Base class of a step that has an exact inverse and may learn statistics.
 
     A subclass writes `call` (forward) and `inverse_call` (its inverse), and
@@ -56,13 +81,17 @@ class InvertibleLayer(DataLayer):
     ```
     """
 
-    def __call__(self, inputs, **kwargs):
-        if not self.built and keras.backend.backend() != "tensorflow" and _is_tf_tensor(inputs):
-            self.build(tuple(inputs.shape))  # inside tf.data, other backends see no shape
-        return super().__call__(inputs, **kwargs)
-
     def inverse_call(self, inputs):
         raise NotImplementedError(f"{type(self).__name__} does not define inverse_call.")
+
+    def invert(self, outputs, input_shape):
+        """`inverse_call`, told the shape of the input that gave `outputs`.
+
+        `input_shape` holds ints, or scalar tensors for sizes known only at run
+        time. Steps whose outputs do not tell their input's sample count
+        (`AudioPadding`, `STFTSplit`) override it; `SpectrogramDomain` calls it.
+        """
+        return self.inverse_call(outputs)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -101,20 +130,6 @@ class InvertibleLayer(DataLayer):
         for batch in iterate_batches(data, batch_size, steps, verbose):
             self.update_state(batch)
         self.finalize_state()
-
-    def get_config(self):
-        return {**super().get_config(), "format_version": FORMAT_VERSION}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        version = config.pop("format_version", FORMAT_VERSION)
-        if version > FORMAT_VERSION:
-            raise ValueError(
-                f"{cls.__name__} was saved by a newer keras_spectro (layer format "
-                f"{version}; this one reads up to {FORMAT_VERSION}). Upgrade keras_spectro."
-            )
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
@@ -174,12 +189,33 @@ class Inverse(InvertibleLayer):
         return {**super().get_config(), "layer": keras.saving.serialize_keras_object(self._forward.layer)}
 
 
+def positive_int(value, name):
+    """`value` as an int, or a ValueError naming `name` unless it is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)
+
+
 def standardize_data_format(data_format):
     """`data_format`, or Keras' `image_data_format()` when None; checked."""
     data_format = data_format or keras.config.image_data_format()
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(f"data_format must be 'channels_last' or 'channels_first'; got {data_format!r}.")
     return data_format
+
+
+def current_value(variable):
+    """`variable`'s value as numpy, also while a function is traced; None where it cannot be read."""
+    try:
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            with tf.init_scope():  # out of any graph being traced
+                return np.asarray(variable.numpy())
+        stored = variable._value  # JAX and torch: the stored value, not a tracer
+        return None if stored is None else np.asarray(keras.ops.convert_to_numpy(stored))
+    except Exception:  # e.g. a value handed to another device or freed during training
+        return None
 
 
 def _is_tf_tensor(x):

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_spectro.layers.base import InvertibleLayer, standardize_data_format
+from keras_spectro.layers.base import InvertibleLayer, positive_int, standardize_data_format
 
 MODES = ("right", "left", "center")
 
@@ -24,7 +24,9 @@ class AudioPadding(InvertibleLayer):
     `"right"`: pad at the end, keep the first `length` samples; `"left"`: pad at
     the start, keep the last `length` samples; `"center"`: pad both sides (the
     odd sample at the end), keep the first `length` samples. The inverse is the
-    identity: what padding adds or cutting drops does not come back.
+    identity: what padding adds or cutting drops does not come back. Inside a
+    `SpectrogramDomain` the output gets the input's sample count back (the
+    padding removed, what was cut returned as zeros).
 
     For another padding, override `pad(inputs, before, after)`, which adds
     `before`/`after` samples on `self.samples_axis`.
@@ -50,8 +52,7 @@ class AudioPadding(InvertibleLayer):
 
     def __init__(self, length, mode="right", data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-            raise ValueError(f"length must be a positive integer; got {length!r}.")
+        length = positive_int(length, "length")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}; got {mode!r}.")
         self.length = length
@@ -78,6 +79,17 @@ class AudioPadding(InvertibleLayer):
 
     def inverse_call(self, inputs):
         return inputs
+
+    def invert(self, outputs, input_shape):
+        """Back to the input's sample count: padding removed, what was cut back as zeros."""
+        samples = input_shape[self.samples_axis]
+        maximum = max if isinstance(samples, int) else self.backend.numpy.maximum
+        before, _ = padding_widths(samples, self.length, self.mode, maximum)
+        cut = maximum(samples - self.length, 0)
+        widths = [(0, 0)] * 3
+        widths[self.samples_axis] = (cut, 0) if self.mode == "left" else (0, cut)
+        restored = self.backend.numpy.pad(outputs, widths)
+        return restored[(slice(None),) * self.samples_axis + (slice(before, before + samples),)]
 
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)

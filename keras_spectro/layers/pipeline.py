@@ -43,6 +43,11 @@ class SpectrogramPipeline(InvertibleLayer):
     def layers(self):
         return self._pipeline_layers
 
+    @property
+    def steps(self):
+        """The layers in order, with nested pipelines flattened."""
+        return [step for layer in self.layers for step in (layer.steps if isinstance(layer, SpectrogramPipeline) else [layer])]
+
     def build(self, input_shape):
         for layer in self.layers:
             if not layer.built:

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_spectro.layers.base import InvertibleLayer, standardize_data_format
+from keras_spectro.layers.base import InvertibleLayer, current_value, standardize_data_format
 
 MODES = {"minmax": ("minimum", "maximum"), "standard": ("mean", "variance")}
 
@@ -70,11 +70,12 @@ class SpectrogramScaler(InvertibleLayer):
         self.axis = axis if axis is None or isinstance(axis, (int, str)) else tuple(axis)
         self.data_format = standardize_data_format(data_format)
         self._given = {k: None if given[k] is None else np.asarray(given[k], "float64") for k in names}
-        self._adapted = given[names[0]] is not None
 
     @property
     def is_adapted(self):
-        return self._adapted
+        """Whether the statistics were learnt or given: the `count` variable is positive."""
+        value = current_value(self.count) if self.built else 0
+        return value is None or bool(value > 0)
 
     def _kept_axes(self, rank):
         if self.axis is None:
@@ -94,14 +95,18 @@ class SpectrogramScaler(InvertibleLayer):
         self._stat_shape = tuple(input_shape[a] if a in kept else 1 for a in range(len(input_shape)))
         self._reduce_axes = tuple(a for a in range(len(input_shape)) if a not in kept)
         self.input_spec = keras.layers.InputSpec(ndim=len(input_shape), axes={a: input_shape[a] for a in kept})
+        # float32 whatever the dtype policy: statistics are never autocast to half precision
+        options = dict(initializer="zeros", trainable=False, dtype="float32", autocast=False)
         for name in MODES[self.mode]:
             value = self._given[name]
+            weight = self.add_weight(name=name, shape=self._stat_shape, **options)
             if value is not None:
-                value = np.broadcast_to(value, [input_shape[a] for a in kept]).reshape(self._stat_shape)
-            weight = self.add_weight(name=name, shape=self._stat_shape, initializer="zeros", trainable=False)
-            if value is not None:
-                weight.assign(value.astype("float32"))
+                weight.assign(np.broadcast_to(value, [input_shape[a] for a in kept]).reshape(self._stat_shape).astype("float32"))
             setattr(self, name, weight)
+        # how many values each statistic was learnt from (1 when given; 0: not adapted)
+        self.count = self.add_weight(name="count", shape=(), **options)
+        if self._given[MODES[self.mode][0]] is not None:
+            self.count.assign(1.0)
 
     def _affine(self):
         """(gain, offset) with forward `x * gain + offset`, from the current statistics."""
@@ -116,7 +121,7 @@ class SpectrogramScaler(InvertibleLayer):
         return gain, target_center - first * gain
 
     def _check_adapted(self):
-        if not self._adapted:
+        if not self.is_adapted:
             raise RuntimeError(
                 f"{self.name} has no statistics yet: call adapt(data) first, or pass "
                 f"{' and '.join(MODES[self.mode])} to SpectrogramScaler."
@@ -168,11 +173,12 @@ class SpectrogramScaler(InvertibleLayer):
         second = self._second if self.mode == "minmax" else self._second / self._count
         for name, value in zip(MODES[self.mode], (self._first, second)):
             getattr(self, name).assign(value.astype("float32"))
-        self._adapted = True
+        self.count.assign(float(self._count))
 
     def load_own_variables(self, store):
+        if len(store.keys()) == 2:  # saved by layer format 1, before `count`: it was adapted
+            store = {**{k: store[k] for k in store.keys()}, "2": np.ones((), "float32")}
         super().load_own_variables(store)
-        self._adapted = True
 
     def get_config(self):
         config = {

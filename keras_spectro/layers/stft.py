@@ -3,41 +3,11 @@
 import keras
 import numpy as np
 
-from keras_spectro.layers.base import InvertibleLayer, _Unsaved, standardize_data_format
+from keras_spectro.layers.base import InvertibleLayer, _Unsaved, positive_int, standardize_data_format
+from keras_spectro.layers.stft_math import MIN_WINDOW_SUM, WindowSums, make_window, overlap_add
 
 REPRESENTATIONS = ("real_imag", "mag_phase")
 PAD_MODES = ("constant", "reflect")
-# A sample whose window-square sum is below this share of the window's peak
-# cannot be brought back exactly in float32; below the second, nothing is divided.
-MIN_WINDOW_SUM = 1e-3
-NEGLIGIBLE_WINDOW_SUM = 1e-10
-
-
-def make_window(window, win_length, n_fft):
-    """The periodic analysis window (as librosa/scipy), centred in `n_fft` samples.
-
-    Example: `make_window("hann", 1024, 2048)` → 2048 values, zeros outside the middle 1024.
-    """
-    n = np.arange(win_length) / win_length
-    formulas = {
-        "hann": lambda: 0.5 - 0.5 * np.cos(2 * np.pi * n),
-        "hamming": lambda: 0.54 - 0.46 * np.cos(2 * np.pi * n),
-        "blackman": lambda: 0.42 - 0.5 * np.cos(2 * np.pi * n) + 0.08 * np.cos(4 * np.pi * n),
-    }
-    if window is None:
-        values = np.ones(win_length)
-    elif isinstance(window, str):
-        if window not in formulas:
-            raise ValueError(f"window must be one of {sorted(formulas)}, None or an array; got {window!r}.")
-        values = formulas[window]()
-    else:
-        values = np.asarray(window, dtype="float64")
-        if values.shape != (win_length,):
-            raise ValueError(f"An explicit window must have win_length={win_length} values; got shape {values.shape}.")
-        if not np.all(np.isfinite(values)) or not np.any(values):
-            raise ValueError("The explicit window holds NaN or inf, or only zeros.")
-    left = (n_fft - win_length) // 2
-    return np.pad(values, (left, n_fft - win_length - left)).astype("float32")
 
 
 class _STFTLayer(InvertibleLayer):
@@ -58,9 +28,9 @@ class _STFTLayer(InvertibleLayer):
         super().__init__(**kwargs)
         if isinstance(window, (list, tuple, np.ndarray)) and win_length is None:
             win_length = len(window)
-        self.n_fft = _positive_int(n_fft, "n_fft")
-        self.hop_length = _positive_int(hop_length or n_fft // 4, "hop_length")
-        self.win_length = _positive_int(win_length or n_fft, "win_length")
+        self.n_fft = positive_int(n_fft, "n_fft")
+        self.hop_length = positive_int(max(1, n_fft // 4) if hop_length is None else hop_length, "hop_length")
+        self.win_length = positive_int(n_fft if win_length is None else win_length, "win_length")
         if self.win_length > self.n_fft:
             raise ValueError(f"win_length ({win_length}) must not exceed n_fft ({n_fft}).")
         if pad_mode not in PAD_MODES:
@@ -73,9 +43,9 @@ class _STFTLayer(InvertibleLayer):
         self.representation = representation
         self.data_format = standardize_data_format(data_format)
         self._window = make_window(window, self.win_length, self.n_fft)
-        self._window_sq = self._window**2
-        self._window_sums = {}
-        self._check_covered(self._steady_window_sum(), "in the middle of the signal")
+        self._window_sums = WindowSums(self._window, self.hop_length)
+        self._checked_samples = set()
+        self._check_covered(self._window_sums.steady(), "in the middle of the signal")
 
     @property
     def bins(self):
@@ -88,34 +58,14 @@ class _STFTLayer(InvertibleLayer):
         padded = samples + 2 * (self.n_fft // 2) if self.center else samples
         return 1 + (padded - self.n_fft) // self.hop_length
 
-    # --- checks ---------------------------------------------------------
-    def _steady_window_sum(self):
-        frames = -(-self.n_fft // self.hop_length) * 2 + 1
-        wss = self._window_sum(frames)
-        middle = (frames // 2) * self.hop_length
-        return wss[middle : middle + self.hop_length]
-
-    def _window_sums_for(self, frames):
-        """(summed squared window, its safe reciprocal) at each sample of `frames` frames, cached."""
-        if frames not in self._window_sums:
-            wss = _overlap_add_numpy(np.broadcast_to(self._window_sq, (frames, self.n_fft)), self.hop_length)
-            usable = wss > NEGLIGIBLE_WINDOW_SUM * self._window_sq.max()
-            self._window_sums[frames] = (wss, np.where(usable, 1 / np.maximum(wss, 1e-30), 1).astype("float32"))
-        return self._window_sums[frames]
-
-    def _window_sum(self, frames):
-        return self._window_sums_for(frames)[0]
-
-    def _inverse_window_sum(self, frames):
-        return self._window_sums_for(frames)[1]
-
     def _default_length(self, frames):
         """The samples that `frames` frames cover when no `length` is given."""
         return (frames - 1) * self.hop_length + (0 if self.center else self.n_fft)
 
+    # --- checks ---------------------------------------------------------
     def _check_covered(self, wss, where):
         low = float(np.min(wss)) if wss.size else 0.0
-        if low < MIN_WINDOW_SUM * self._window_sq.max():
+        if low < MIN_WINDOW_SUM * self._window_sums.window_sq.max():
             raise ValueError(
                 f"hop_length={self.hop_length} is too large for this window (win_length="
                 f"{self.win_length}, n_fft={self.n_fft}): samples {where} get almost no window "
@@ -123,7 +73,8 @@ class _STFTLayer(InvertibleLayer):
             )
 
     def _check_samples(self, samples):
-        if samples is None:
+        """Refuses a known sample count that the inverse could not bring back."""
+        if not isinstance(samples, (int, np.integer)) or samples in self._checked_samples:
             return
         if not self.center and samples < self.n_fft:
             raise ValueError(
@@ -134,12 +85,24 @@ class _STFTLayer(InvertibleLayer):
                 f"pad_mode='reflect' needs more than n_fft // 2 = {self.n_fft // 2} samples; got {samples}."
             )
         frames = self.frames_for(samples)
-        wss = self._window_sum(frames)
+        wss = self._window_sums.sums(frames)
         if self.center:
             exact = np.pad(wss, (0, samples))[self.n_fft // 2 : self.n_fft // 2 + samples]
         else:
             exact = wss[self.n_fft // 2 : (frames - 1) * self.hop_length + self.n_fft // 2 + 1]
         self._check_covered(exact, f"of a {samples}-sample signal")
+        if len(self._checked_samples) > 1000:
+            self._checked_samples.clear()
+        self._checked_samples.add(samples)
+
+    def _check_frames(self, frames, length):
+        if isinstance(frames, (int, np.integer)) and isinstance(length, (int, np.integer)) and self.frames_for(length) != frames:
+            raise ValueError(
+                f"{self.name}: images of {frames} frames cannot become {length} samples, which "
+                f"take {self.frames_for(length)} frames (n_fft={self.n_fft}, hop_length={self.hop_length}, "
+                f"center={self.center}). For audio of any length use SpectrogramDomain; "
+                f"InverseSTFTSplit(length=None) returns all the samples the frames cover."
+            )
 
     def _axes(self, rank):
         if rank != 3 and rank != 4:
@@ -169,6 +132,7 @@ class _STFTLayer(InvertibleLayer):
             )
         if shape[channel_axis] is None or shape[channel_axis] % 2:
             raise ValueError(f"The image needs an even, known number of channels (2 per audio channel); got shape {tuple(shape)}.")
+        self._check_frames(shape[frames_axis], length)
         self._check_samples(length)
 
     def _waveform_to_image_shape(self, shape):
@@ -178,10 +142,11 @@ class _STFTLayer(InvertibleLayer):
             return (shape[0], self.bins, frames, channels)
         return (shape[0], channels, self.bins, frames)
 
-    def _image_to_waveform_shape(self, shape, length):
+    def _image_to_waveform_shape(self, shape, length, default=True):
+        """`default`: without a length, the samples the frames cover; else unknown."""
         channel_axis, _, frames_axis = self._axes(4)
         frames = shape[frames_axis]
-        if length is None and frames is not None:
+        if default and length is None and frames is not None:
             length = self._default_length(frames)
         channels = shape[channel_axis] // 2
         return (shape[0], length, channels) if self.data_format == "channels_last" else (shape[0], channels, length)
@@ -192,20 +157,23 @@ class _STFTLayer(InvertibleLayer):
         x = b.cast(waves, "float32")
         if self.data_format == "channels_last":
             x = np_.transpose(x, (0, 2, 1))
+        batch, channels, samples = b.core.shape(x)
+        self._check_samples(samples)
+        if isinstance(batch, int) and batch == 0:  # FFTs of nothing fail on some backends
+            return np_.zeros(self._waveform_to_image_shape(b.core.shape(waves)), self.compute_dtype)
         if self.center:
             half = self.n_fft // 2
             x = np_.pad(x, ((0, 0), (0, 0), (half, half)), mode=self.pad_mode)
         real, imag = b.math.stft(x, self.n_fft, self.hop_length, self.n_fft, window=self._window, center=False)
         if self.representation == "mag_phase":
-            # where the spectrum is exactly 0 (silence), magnitude and phase are 0 with 0 gradient, not NaN
+            # exact silence gets magnitude and phase 0 with 0 gradient; NaN and inf pass through
             power = real * real + imag * imag
-            nonzero = power > 0
-            safe_power = np_.where(nonzero, power, 1.0)
+            silent = power == 0
             real, imag = (
-                np_.where(nonzero, np_.sqrt(safe_power), 0.0),
-                np_.arctan2(np_.where(nonzero, imag, 0.0), np_.where(nonzero, real, 1.0)),
+                np_.where(silent, 0.0, np_.sqrt(np_.where(silent, 1.0, power))),
+                np_.arctan2(np_.where(silent, 0.0, imag), np_.where(silent, 1.0, real)),
             )
-        batch, channels, frames = b.core.shape(real)[:3]  # (batch, channels, frames, bins)
+        frames = b.core.shape(real)[2]  # (batch, channels, frames, bins)
         # transposing each part, then stacking, is one strided pass fewer than the other way round
         if self.data_format == "channels_last":
             parts = [np_.transpose(part, (0, 3, 2, 1)) for part in (real, imag)]
@@ -216,28 +184,34 @@ class _STFTLayer(InvertibleLayer):
         return b.cast(image, self.compute_dtype)
 
     def _to_waveform(self, images, length):
+        """Images → `length` samples (None: all the frames cover); `length` may be a run-time tensor."""
         np_, b = self.backend.numpy, self.backend
         x = b.cast(images, "float32")
         if self.data_format == "channels_last":
             batch, bins, frames, channels = b.core.shape(x)
-            x = np_.transpose(np_.reshape(x, (batch, bins, frames, channels // 2, 2)), (0, 3, 2, 1, 4))
         else:
             batch, channels, bins, frames = b.core.shape(x)
+        length = self._default_length(frames) if length is None else length
+        self._check_frames(frames, length)
+        self._check_samples(length)
+        if isinstance(batch, int) and batch == 0:
+            shape = (0, length, channels // 2) if self.data_format == "channels_last" else (0, channels // 2, length)
+            return np_.zeros(shape, self.compute_dtype)
+        if self.data_format == "channels_last":
+            x = np_.transpose(np_.reshape(x, (batch, bins, frames, channels // 2, 2)), (0, 3, 2, 1, 4))
+        else:
             x = np_.transpose(np_.reshape(x, (batch, channels // 2, 2, bins, frames)), (0, 1, 4, 3, 2))
         first, second = x[..., 0], x[..., 1]  # (batch, channels, frames, bins)
         if self.representation == "mag_phase":
             first, second = first * np_.cos(second), first * np_.sin(second)
         segments = np_.multiply(b.math.irfft((first, second), self.n_fft), self._window)
-        signal = _overlap_add(np_, np_.reshape(segments, (-1, frames, self.n_fft)), self.hop_length)
-        signal = np_.multiply(signal, self._inverse_window_sum(frames))
-        start = self.n_fft // 2 if self.center else 0
-        if length is None:
-            length = self._default_length(frames)
-        signal = signal[:, start : start + length]
-        missing = length - (signal.shape[1] or length)
-        if missing > 0:  # center=False: no frame reaches the last samples
-            signal = np_.pad(signal, ((0, 0), (0, missing)))
-        signal = np_.reshape(signal, (batch, channels // 2, length))
+        signal = overlap_add(np_, np_.reshape(segments, (-1, frames, self.n_fft)), frames, self.hop_length)
+        signal = np_.multiply(signal, self._window_sums.reciprocal(np_, frames))
+        if self.center:
+            start = self.n_fft // 2
+        else:  # no frame reaches the last (at most hop_length - 1) samples: they are 0
+            start, signal = 0, np_.pad(signal, ((0, 0), (0, self.hop_length)))
+        signal = np_.reshape(signal[:, start : start + length], (batch, channels // 2, length))
         if self.data_format == "channels_last":
             signal = np_.transpose(signal, (0, 2, 1))
         return b.cast(signal, self.compute_dtype)
@@ -291,27 +265,44 @@ class STFTSplit(_STFTLayer):
     def build(self, input_shape):
         self._check_waveform_shape(input_shape)
         channel_axis, samples_axis = self._axes(3)
-        self.samples = input_shape[samples_axis]
+        self.samples = self._ran_on = input_shape[samples_axis]
         self.input_spec = keras.layers.InputSpec(ndim=3, axes={channel_axis: input_shape[channel_axis]})
 
     def call(self, inputs):
+        self._ran_on = inputs.shape[self._axes(3)[1]]  # None when known only at run time
         return self._to_image(inputs)
 
     def inverse_call(self, inputs):
-        return self._to_waveform(inputs, getattr(self, "samples", None))
+        return self._to_waveform(inputs, self._inverse_length())
+
+    def invert(self, outputs, input_shape):
+        return self._to_waveform(outputs, input_shape[self._axes(3)[1]])
+
+    def _inverse_length(self):
+        """The sample count of the latest input, which the inverses of this layer return."""
+        if not self.built:
+            return None
+        if self._ran_on is None:
+            raise ValueError(
+                f"{self.name} ran on audio whose sample count is known only at run time, so its "
+                f"inverse cannot tell how many samples to return. Use SpectrogramDomain for audio "
+                f"of any length, or InverseSTFTSplit(length=...)."
+            )
+        return self._ran_on
 
     def compute_output_shape(self, input_shape):
         self._check_waveform_shape(input_shape)
         return self._waveform_to_image_shape(input_shape)
 
     def compute_inverse_output_shape(self, input_shape):
-        return self._image_to_waveform_shape(input_shape, getattr(self, "samples", None))
+        if self.built:
+            return self._image_to_waveform_shape(input_shape, self._ran_on, default=False)
+        return self._image_to_waveform_shape(input_shape, None)
 
     def inverse(self):
-        """`InverseSTFTSplit` with the same settings and `length` = the built sample count."""
-        inverse = InverseSTFTSplit(**self._settings(), length=getattr(self, "samples", None))
-        if not self.built:
-            inverse._source = _Unsaved(self)  # takes the length once this layer is built
+        """`InverseSTFTSplit` with the same settings, returning as many samples as this layer's latest input."""
+        inverse = InverseSTFTSplit(**self._settings())
+        inverse._source = _Unsaved(self)
         return inverse
 
 
@@ -325,10 +316,10 @@ class InverseSTFTSplit(_STFTLayer):
     float32 rounding. With `center=False` the samples before the first frame's
     centre and after the last one's are rebuilt from the frames that reach
     them (zero where none does), so they are exact only where the window is
-    not small.
+    not small. Images whose frame count does not fit `length` are refused.
 
     Args: those of `STFTSplit`, and `length`: the number of samples to return
-    (default: all the frames cover).
+    (default: all the frames cover, `(frames - 1) * hop_length` with `center=True`).
 
     Example:
 
@@ -340,29 +331,29 @@ class InverseSTFTSplit(_STFTLayer):
 
     def __init__(self, *args, length=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.length = None if length is None else _positive_int(length, "length")
-        self._source = None
+        self.length = None if length is None else positive_int(length, "length")
+        self._source = None  # the STFTSplit whose inverse() this is: it follows that layer's input length
 
-    @property
-    def _length(self):
-        if self.length is None and self._source is not None and self._source.layer.built:
-            self.length = self._source.layer.samples
-        return self.length
+    def _follows_source(self):
+        return self.length is None and self._source is not None and self._source.layer.built
 
     def build(self, input_shape):
-        self._check_image_shape(input_shape, self._length)
+        if not self._follows_source():
+            self._check_image_shape(input_shape, self.length)
         channel_axis, bins_axis, _ = self._axes(4)
         self.input_spec = keras.layers.InputSpec(ndim=4, axes={channel_axis: input_shape[channel_axis], bins_axis: self.bins})
 
     def call(self, inputs):
-        return self._to_waveform(inputs, self._length)
+        return self._to_waveform(inputs, self._source.layer._inverse_length() if self._follows_source() else self.length)
 
     def inverse_call(self, inputs):
         return self._to_image(inputs)
 
     def compute_output_shape(self, input_shape):
-        self._check_image_shape(input_shape, self._length)
-        return self._image_to_waveform_shape(input_shape, self._length)
+        if self._follows_source():
+            return self._source.layer.compute_inverse_output_shape(input_shape)
+        self._check_image_shape(input_shape, self.length)
+        return self._image_to_waveform_shape(input_shape, self.length)
 
     def compute_inverse_output_shape(self, input_shape):
         return self._waveform_to_image_shape(input_shape)
@@ -371,28 +362,5 @@ class InverseSTFTSplit(_STFTLayer):
         return STFTSplit(**self._settings())
 
     def get_config(self):
-        return {**super().get_config(), "length": self._length}
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    return int(value)
-
-
-def _overlap_add(np_, frames, hop):
-    """Sums `(n, frames, size)` segments placed `hop` apart → `(n, (frames - 1) * hop + size)`."""
-    count, size = frames.shape[1], frames.shape[2]
-    blocks = -(-size // hop)
-    if blocks * hop != size:
-        frames = np_.pad(frames, ((0, 0), (0, 0), (0, blocks * hop - size)))
-    frames = np_.reshape(frames, (-1, count, blocks, hop))
-    total = None
-    for k in range(blocks):
-        shifted = np_.pad(frames[:, :, k, :], ((0, 0), (k, blocks - 1 - k), (0, 0)))
-        total = shifted if total is None else total + shifted
-    return np_.reshape(total, (-1, (count + blocks - 1) * hop))[:, : (count - 1) * hop + size]
-
-
-def _overlap_add_numpy(frames, hop):
-    return _overlap_add(np, frames[None], hop)[0]
+        length = self._source.layer.samples if self._follows_source() else self.length
+        return {**super().get_config(), "length": length}
