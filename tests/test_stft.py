@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import BACKEND, assert_exact, to_numpy
-from keras_spectro import InverseSTFTSplit, STFTSplit
+from keras_spectro import SpectrogramScaler, InverseSTFTSplit, STFTSplit
 
 SETTINGS = [
     dict(n_fft=512),
@@ -97,6 +97,37 @@ def test_standalone_inverse_takes_length(rng):
     assert InverseSTFTSplit(n_fft=256)(images).shape[1] == (images.shape[2] - 1) * 64
 
 
+def test_a_fixed_length_that_does_not_fit_the_frames_is_refused(rng):
+    images = STFTSplit(n_fft=256)(rng.standard_normal((1, 3 * 5000, 1)).astype("float32"))
+    with pytest.raises(ValueError, match="images of 235 frames cannot become 5000 samples, which take 79 frames"):
+        InverseSTFTSplit(n_fft=256, length=5000)(images)
+    with pytest.raises(ValueError, match="length must be a positive integer"):
+        InverseSTFTSplit(n_fft=256, length=0)
+    assert InverseSTFTSplit(n_fft=256, length=None).length is None  # None still means the default
+
+
+def test_inverse_follows_the_latest_input_length(rng):
+    # built (and adapted) on short clips, then used on longer and shorter ones: never a stale length
+    stft = STFTSplit(n_fft=256)
+    inverse = stft.inverse()
+    for samples in (5000, 15000, 3850, 5001):
+        waves = rng.standard_normal((2, samples, 2)).astype("float32")
+        assert_exact(inverse(stft(waves)), waves)
+        assert_exact(stft.inverse()(stft(waves)), waves)
+
+
+@pytest.mark.parametrize("representation", ["real_imag", "mag_phase"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_and_inf_are_never_hidden(representation, bad, rng):
+    waves = rng.uniform(-1, 1, (2, 2000, 2)).astype("float32")
+    waves[1, 1000, 0] = bad
+    images = to_numpy(STFTSplit(n_fft=256, representation=representation)(waves))
+    assert np.all(np.isfinite(images[0])) and np.all(np.isfinite(images[1, ..., 2:]))
+    assert not np.all(np.isfinite(images[1, :, 1000 // 64, :2]))  # the frames that hold it show it
+    with pytest.raises(ValueError, match="NaN or inf"):
+        SpectrogramScaler().adapt(images)
+
+
 def test_inverse_made_before_build_learns_the_length(rng):
     stft = STFTSplit(n_fft=256)
     inverse = stft.inverse()
@@ -120,6 +151,13 @@ def test_inverse_made_before_build_learns_the_length(rng):
         (dict(n_fft=256, representation="polar"), None, "representation"),
         (dict(n_fft=256, pad_mode="edge"), None, "pad_mode"),
         (dict(n_fft=0), None, "n_fft must be a positive integer"),
+        (dict(n_fft=-256), None, "n_fft must be a positive integer"),
+        (dict(n_fft=True), None, "n_fft must be a positive integer"),
+        (dict(n_fft=256, hop_length=0), None, "hop_length must be a positive integer"),
+        (dict(n_fft=256, hop_length=-64), None, "hop_length must be a positive integer"),
+        (dict(n_fft=256, hop_length=False), None, "hop_length must be a positive integer"),
+        (dict(n_fft=256, win_length=0), None, "win_length must be a positive integer"),
+        (dict(n_fft=256, hop_length=64.0), None, "hop_length must be a positive integer"),
     ],
 )
 def test_bad_settings_and_shapes_are_refused(kwargs, shape, message):
