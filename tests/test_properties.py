@@ -25,6 +25,7 @@ def stft_cases(draw):
         pad_mode=draw(st.sampled_from(["constant", "reflect"])),
         representation=draw(st.sampled_from(["real_imag", "mag_phase"])),
         data_format=draw(st.sampled_from(["channels_last", "channels_first"])),
+        dft=draw(st.sampled_from(["fft", "matmul"])),
     )
     shape = (draw(st.integers(1, 3)), draw(st.integers(1, 4 * n_fft)), draw(st.integers(1, 8)))
     return options, shape, draw(st.integers(0, 2**31))

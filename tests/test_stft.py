@@ -69,6 +69,21 @@ def test_inverse_is_exact(settings, representation, data_format, samples, rng):
         assert_exact(_channels_last(back, data_format)[:, first : last + 1], _channels_last(waves, data_format)[:, first : last + 1])
 
 
+@pytest.mark.parametrize("settings", SETTINGS, ids=str)
+@pytest.mark.parametrize("representation", ["real_imag", "mag_phase"])
+def test_matmul_dft_equals_the_fft(settings, representation, rng):
+    waves = rng.uniform(-1, 1, (2, 2049, 2)).astype("float32")
+    fft, matmul = STFTSplit(**settings, representation=representation), STFTSplit(**settings, representation=representation, dft="matmul")
+    images, images_matmul = to_numpy(fft(waves)), to_numpy(matmul(waves))
+    if representation == "mag_phase":  # phases of near-zero bins are noise: compare the complex values
+        images, images_matmul = (x[..., 0::2] * np.exp(1j * x[..., 1::2]) for x in (images, images_matmul))
+    assert_exact(images_matmul, images)
+    exact = slice(0, None) if settings.get("center", True) else slice(settings["n_fft"] // 2, -settings["n_fft"])
+    assert_exact(to_numpy(matmul.inverse()(fft(waves)))[:, exact], waves[:, exact])
+    config = matmul.inverse().get_config()
+    assert config["dft"] == "matmul" and type(matmul.inverse()).from_config(config).get_config() == config
+
+
 def test_layout_and_frame_count(rng):
     waves = rng.standard_normal((3, 4410, 2)).astype("float32")
     last = to_numpy(STFTSplit(n_fft=512, hop_length=128, data_format="channels_last")(waves))

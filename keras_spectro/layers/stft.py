@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from keras_spectro.layers.base import InvertibleLayer, _Unsaved, positive_int, standardize_data_format
-from keras_spectro.layers.stft_math import MIN_WINDOW_SUM, WindowSums, make_window, overlap_add
+from keras_spectro.layers.stft_math import MIN_WINDOW_SUM, TRANSFORMS, WindowSums, make_window, overlap_add
 
 REPRESENTATIONS = ("real_imag", "mag_phase")
 PAD_MODES = ("constant", "reflect")
@@ -23,6 +23,7 @@ class _STFTLayer(InvertibleLayer):
         pad_mode="constant",
         representation="real_imag",
         data_format=None,
+        dft="fft",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -35,6 +36,8 @@ class _STFTLayer(InvertibleLayer):
             raise ValueError(f"win_length ({win_length}) must not exceed n_fft ({n_fft}).")
         if pad_mode not in PAD_MODES:
             raise ValueError(f"pad_mode must be one of {PAD_MODES}; got {pad_mode!r}.")
+        if dft not in TRANSFORMS:
+            raise ValueError(f"dft must be one of {sorted(TRANSFORMS)}; got {dft!r}.")
         if representation not in REPRESENTATIONS:
             raise ValueError(f"representation must be one of {REPRESENTATIONS}; got {representation!r}.")
         self.window = window if window is None or isinstance(window, str) else np.asarray(window).tolist()
@@ -42,7 +45,9 @@ class _STFTLayer(InvertibleLayer):
         self.pad_mode = pad_mode
         self.representation = representation
         self.data_format = standardize_data_format(data_format)
+        self.dft = dft
         self._window = make_window(window, self.win_length, self.n_fft)
+        self._transform = TRANSFORMS[dft](self._window, self.n_fft, self.hop_length)
         self._window_sums = WindowSums(self._window, self.hop_length)
         self._checked_samples = set()
         self._check_covered(self._window_sums.steady(), "in the middle of the signal")
@@ -164,7 +169,7 @@ class _STFTLayer(InvertibleLayer):
         if self.center:
             half = self.n_fft // 2
             x = np_.pad(x, ((0, 0), (0, 0), (half, half)), mode=self.pad_mode)
-        real, imag = b.math.stft(x, self.n_fft, self.hop_length, self.n_fft, window=self._window, center=False)
+        real, imag = self._transform.stft(b, x)
         if self.representation == "mag_phase":
             # exact silence gets magnitude and phase 0 with 0 gradient; NaN and inf pass through
             power = real * real + imag * imag
@@ -204,7 +209,7 @@ class _STFTLayer(InvertibleLayer):
         first, second = x[..., 0], x[..., 1]  # (batch, channels, frames, bins)
         if self.representation == "mag_phase":
             first, second = first * np_.cos(second), first * np_.sin(second)
-        segments = np_.multiply(b.math.irfft((first, second), self.n_fft), self._window)
+        segments = self._transform.windowed_irfft(b, first, second)
         signal = overlap_add(np_, np_.reshape(segments, (-1, frames, self.n_fft)), frames, self.hop_length)
         signal = np_.multiply(signal, self._window_sums.reciprocal(np_, frames))
         if self.center:
@@ -227,11 +232,12 @@ class _STFTLayer(InvertibleLayer):
             "pad_mode": self.pad_mode,
             "representation": self.representation,
             "data_format": self.data_format,
+            "dft": self.dft,
         }
 
     def _settings(self):
         config = self.get_config()
-        return {k: config[k] for k in ("n_fft", "hop_length", "win_length", "window", "center", "pad_mode", "representation", "data_format", "dtype")}
+        return {k: config[k] for k in ("n_fft", "hop_length", "win_length", "window", "center", "pad_mode", "representation", "data_format", "dft", "dtype")}
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
@@ -252,6 +258,8 @@ class STFTSplit(_STFTLayer):
             `t * hop_length`. pad_mode: `"constant"` (zeros) or `"reflect"`.
         representation: `"real_imag"` or `"mag_phase"`.
         data_format: `"channels_last"` or `"channels_first"`.
+        dft: `"fft"` (the backend's FFT) or `"matmul"` (real matrix products, no
+            FFT or complex op: for export to TFLite and ONNX; same numbers).
 
     Example:
 

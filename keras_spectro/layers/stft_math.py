@@ -100,3 +100,64 @@ class WindowSums:
         frames = -(-size // self.hop) * 2 + 1
         middle = (frames // 2) * self.hop
         return self.sums(frames)[middle : middle + self.hop]
+
+
+class FFTTransform:
+    """The framed DFT and its windowed inverse with the backend's FFT ops (`dft="fft"`)."""
+
+    def __init__(self, window, n_fft, hop):
+        self.window, self.n_fft, self.hop = window, n_fft, hop
+
+    def stft(self, b, x):
+        """`(batch, channels, samples)` (already padded) → real, imag `(batch, channels, frames, bins)`."""
+        return b.math.stft(x, self.n_fft, self.hop, self.n_fft, window=self.window, center=False)
+
+    def windowed_irfft(self, b, real, imag):
+        """real, imag `(..., frames, bins)` → windowed segments `(..., frames, n_fft)`."""
+        return b.numpy.multiply(b.math.irfft((real, imag), self.n_fft), self.window)
+
+
+class MatmulTransform:
+    """The same as `FFTTransform` with real matrix products only (`dft="matmul"`).
+
+    Frames are cut with reshapes, pads and slices, and the window is folded into
+    cos/sin matrices built once, so the layers run wherever a Dense layer runs
+    (TFLite built-ins, ONNX). Example: `MatmulTransform(window, 512, 128).stft(backend, x)`.
+    """
+
+    def __init__(self, window, n_fft, hop):
+        self.n_fft, self.hop = n_fft, hop
+        self.blocks = -(-n_fft // hop)
+        bins = n_fft // 2 + 1
+        n, k = np.arange(n_fft)[:, None], np.arange(bins)[None, :]
+        angle = 2 * np.pi * ((n * k) % n_fft) / n_fft
+        weights = window.astype("float64")[:, None]
+        forward = np.concatenate([weights * np.cos(angle), -weights * np.sin(angle)], axis=1)
+        self.forward = np.pad(forward, ((0, self.blocks * hop - n_fft), (0, 0))).astype("float32")  # (blocks*hop, 2*bins)
+        scale = np.full(bins, 2.0)
+        scale[0] = 1.0
+        if n_fft % 2 == 0:
+            scale[-1] = 1.0
+        scale = scale[:, None] / n_fft
+        angle = angle.T
+        inverse = np.concatenate([scale * np.cos(angle), -scale * np.sin(angle)], axis=0)  # (2*bins, n_fft)
+        self.inverse = (inverse * window.astype("float64")[None, :]).astype("float32")
+
+    def stft(self, b, x):
+        np_ = b.numpy
+        batch, channels, samples = b.core.shape(x)
+        frames = 1 + (samples - self.n_fft) // self.hop
+        used = (frames + self.blocks - 1) * self.hop  # whole hops that the frames' blocks cover
+        x = np_.pad(np_.reshape(x, (-1, samples)), ((0, 0), (0, self.blocks * self.hop)))[:, :used]
+        x = np_.reshape(x, (-1, frames + self.blocks - 1, self.hop))
+        framed = np_.concatenate([x[:, k : k + frames, :] for k in range(self.blocks)], axis=-1)
+        spectrum = np_.matmul(framed, self.forward)  # (n, frames, 2*bins)
+        bins = self.n_fft // 2 + 1
+        spectrum = np_.reshape(spectrum, (batch, channels, frames, 2 * bins))
+        return spectrum[..., :bins], spectrum[..., bins:]
+
+    def windowed_irfft(self, b, real, imag):
+        return b.numpy.matmul(b.numpy.concatenate([real, imag], axis=-1), self.inverse)
+
+
+TRANSFORMS = {"fft": FFTTransform, "matmul": MatmulTransform}
