@@ -110,11 +110,22 @@ class FFTTransform:
 
     def stft(self, b, x):
         """`(batch, channels, samples)` (already padded) → real, imag `(batch, channels, frames, bins)`."""
+        _refuse_onnx_export(b)
         return b.math.stft(x, self.n_fft, self.hop, self.n_fft, window=self.window, center=False)
 
     def windowed_irfft(self, b, real, imag):
         """real, imag `(..., frames, bins)` → windowed segments `(..., frames, n_fft)`."""
+        _refuse_onnx_export(b)
         return b.numpy.multiply(b.math.irfft((real, imag), self.n_fft), self.window)
+
+
+def _refuse_onnx_export(b):
+    """ONNX has no inverse FFT and torch exports no complex STFT: say what works instead."""
+    if b.name == "torch":
+        import torch
+
+        if torch.onnx.is_in_onnx_export():
+            raise ValueError("STFT layers with dft='fft' cannot be exported to ONNX: build them with dft='matmul'.")
 
 
 class MatmulTransform:
