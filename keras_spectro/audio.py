@@ -1,45 +1,87 @@
 """Audio files in, batches out: `load_audio`, `AudioFileDataset` and its tf.data / PyTorch adapters."""
 
+import math
 import os
 
 import keras
 import numpy as np
-import soundfile
 
 from keras_spectro.layers.padding import MODES, padding_widths
+from keras_spectro.streaming import open_audio, process_file, read_frames  # noqa: F401
 
 
-def load_audio(path, sample_rate=None, channels=None, length=None, mode="right"):
-    """Reads an audio file as float32 `(samples, channels)`.
+def load_audio(path, sample_rate=None, channels=None, length=None, mode="right", offset=0, resample=False):
+    """Reads an audio file, or a part of it, as float32 `(samples, channels)`.
+
+    Only the samples returned are read from disk: memory grows with `length`,
+    not with the file.
 
     Args:
         path: any file libsndfile reads (WAV, FLAC, OGG, ...).
-        sample_rate: the rate the file must have (nothing is resampled).
+        sample_rate: the rate the file must have, or, with `resample=True`, the
+            rate to convert it to (with soxr, "HQ"; `pip install "keras_spectro[resample]"`).
         channels: the channel count wanted; mono is repeated to it.
-        length: pad or cut to this many samples, as `AudioPadding(length, mode)`.
+        length: pad or cut to this many samples, as `AudioPadding(length, mode)`
+            applied to the part of the file from `offset` on.
+        offset: the sample where reading starts; it must lie inside the file
+            (an offset at or past the end is a ValueError naming the file: a
+            segment of only padding is almost always a mistake).
+        resample: convert a file at another rate instead of refusing it;
+            `offset` and `length` then count samples at `sample_rate`, and a
+            part equals the same slice of the whole file converted, to ~1e-6 of
+            its peak (measured: at most 4e-6, 44101 → 48000 Hz; about 5e-7 for
+            common rates).
 
-    Example: `wave = load_audio("voice.wav", sample_rate=44100, channels=2, length=88200)`
+    Example: `wave = load_audio("long.flac", sample_rate=44100, channels=2, offset=441000, length=88200)`
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}.")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such audio file.")
-    try:
-        wave, rate = soundfile.read(path, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
-        raise ValueError(f"{path}: not an audio file that can be read ({error}).") from None
-    if wave.shape[0] == 0:
-        raise ValueError(f"{path}: the file holds no samples.")
-    if sample_rate is not None and rate != sample_rate:
-        raise ValueError(f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz (keras_spectro does not resample).")
+    if length is not None and (not isinstance(length, (int, np.integer)) or length < 1):
+        raise ValueError(f"length must be a positive integer (or None); got {length!r}.")
+    if not isinstance(offset, (int, np.integer)) or offset < 0:
+        raise ValueError(f"offset must be a non-negative integer (samples); got {offset!r}.")
+    if resample and sample_rate is None:
+        raise ValueError("resample=True needs the sample_rate to convert to.")
+    with open_audio(path) as file:
+        rate = file.samplerate
+        if sample_rate is not None and rate != sample_rate and not resample:
+            raise ValueError(f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz (pass resample=True to convert it).")
+        if channels is not None and file.channels not in (1, channels):
+            raise ValueError(f"{path}: {file.channels} channels, expected {channels} (only mono is repeated).")
+        convert = sample_rate is not None and rate != sample_rate
+        total = resampled_length(file.frames, rate, sample_rate) if convert else file.frames
+        if offset >= total:
+            raise ValueError(f"{path}: offset {offset} is past the end of the file ({total} samples).")
+        start, stop = offset, total if length is None else min(total, offset + length)
+        if length is not None and mode == "left":
+            start, stop = max(offset, total - length), total
+        wave = _read_resampled(file, start, stop, sample_rate) if convert else read_frames(file, start, stop)
     if channels is not None and wave.shape[1] != channels:
-        if wave.shape[1] != 1:
-            raise ValueError(f"{path}: {wave.shape[1]} channels, expected {channels} (only mono is repeated).")
         wave = np.repeat(wave, channels, axis=1)
-    if length is not None:
+    if length is not None and len(wave) < length:
         wave = np.pad(wave, (padding_widths(len(wave), length, mode), (0, 0)))
-        wave = wave[-length:] if mode == "left" else wave[:length]
     return wave
+
+
+def resampled_length(frames, rate, new_rate):
+    """The sample count of `frames` samples converted from `rate` to `new_rate` (as soxr rounds it)."""
+    return (2 * frames * new_rate + rate) // (2 * rate)
+
+
+def _read_resampled(file, start, stop, rate):
+    """Samples `start:stop` at `rate` of an open file: reads that part plus some context and converts it."""
+    try:
+        import soxr
+    except ImportError:
+        raise ImportError('resample=True needs soxr: pip install "keras_spectro[resample]"') from None
+    source = file.samplerate
+    common = math.gcd(source, rate)
+    context = 1024 * -(-source // rate)  # 4x the longest filter measured for soxr "HQ"
+    # a part that starts where a source and an output sample coincide converts as the whole file does
+    first = max(0, (start * source // rate - context) // (source // common))
+    wave = read_frames(file, first * (source // common), min(file.frames, -(-stop * source // rate) + context))
+    skip = start - first * (rate // common)
+    return soxr.resample(wave, source, rate, quality="HQ")[skip : skip + stop - start]
 
 
 class AudioFileDataset(keras.utils.PyDataset):
@@ -52,10 +94,13 @@ class AudioFileDataset(keras.utils.PyDataset):
 
     Args:
         files, targets: lists of paths. batch_size: files per batch.
-        sample_rate, channels, length, mode: as in `load_audio`; without
-            `length`, all files of a batch must have the same length.
+        sample_rate, channels, length, mode, resample: as in `load_audio`;
+            without `length`, all files of a batch must have the same length.
+            `mode="random"` (needs `length`): a fresh random `length`-sample
+            segment of each longer file every epoch, the same one for a file and
+            its target; shorter files are padded at the end. Only the segment is read.
         pipeline: a layer applied to each batch (a `SpectrogramPipeline`).
-        shuffle: new order every epoch. seed: for that order.
+        shuffle: new order every epoch. seed: for that order and the random segments.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` (PyDataset);
             worker processes (`use_multiprocessing=True`) only load files, unless
             the backend is torch: TensorFlow and JAX deadlock in forked processes.
@@ -65,6 +110,7 @@ class AudioFileDataset(keras.utils.PyDataset):
     ```python
     data = AudioFileDataset(noisy, targets=clean, batch_size=8, length=44100, pipeline=to_images)
     model.fit(data, epochs=10)
+    segments = AudioFileDataset(long_recordings, length=44100, mode="random", seed=0)
     ```
     """
 
@@ -80,6 +126,7 @@ class AudioFileDataset(keras.utils.PyDataset):
         pipeline=None,
         shuffle=False,
         seed=None,
+        resample=False,
         **kwargs,
     ):
         if pipeline is not None and kwargs.get("use_multiprocessing") and keras.backend.backend() != "torch":
@@ -98,11 +145,17 @@ class AudioFileDataset(keras.utils.PyDataset):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
         self.batch_size = batch_size
-        self.load_options = dict(sample_rate=sample_rate, channels=channels, length=length, mode=mode)
+        if mode == "random" and length is None:
+            raise ValueError('mode="random" needs the segment length: pass length=.')
+        self.random = mode == "random"
+        self.load_options = dict(sample_rate=sample_rate, channels=channels, length=length, resample=resample)
+        self.load_options["mode"] = "right" if self.random else mode
         self.pipeline = pipeline
         self.shuffle = shuffle
         self._rng = np.random.default_rng(seed)
         self._order = self._rng.permutation(len(self.files)) if shuffle else np.arange(len(self.files))
+        self._frames = {}  # path -> sample count (at sample_rate)
+        self._epoch_seed = int(self._rng.integers(2**63)) if self.random else None
 
     def __len__(self):
         return -(-len(self.files) // self.batch_size)
@@ -111,13 +164,30 @@ class AudioFileDataset(keras.utils.PyDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range: the dataset has {len(self)} batches.")
         picked = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        inputs = self._load([self.files[i] for i in picked])
+        offsets = [self._offset(i) for i in picked]
+        inputs = self._load([self.files[i] for i in picked], offsets)
         if self.targets is None:
             return inputs
-        return inputs, self._load([self.targets[i] for i in picked])
+        return inputs, self._load([self.targets[i] for i in picked], offsets)
 
-    def _load(self, paths):
-        waves = [load_audio(p, **self.load_options) for p in paths]
+    def _offset(self, index):
+        """Where file `index` is read from this epoch: random in mode "random", else 0."""
+        if not self.random:
+            return 0
+        paths = [self.files[index]] + ([] if self.targets is None else [self.targets[index]])
+        spare = max(0, min(self._sample_count(p) for p in paths) - self.load_options["length"])
+        return int(np.random.default_rng([self._epoch_seed, index]).integers(spare + 1))
+
+    def _sample_count(self, path):
+        if path not in self._frames:
+            with open_audio(path) as file:
+                rate, wanted = file.samplerate, self.load_options["sample_rate"]
+                convert = self.load_options["resample"] and wanted not in (None, rate)
+                self._frames[path] = resampled_length(file.frames, rate, wanted) if convert else file.frames
+        return self._frames[path]
+
+    def _load(self, paths, offsets):
+        waves = [load_audio(p, offset=o, **self.load_options) for p, o in zip(paths, offsets)]
         if len({w.shape for w in waves}) > 1:
             shapes = ", ".join(f"{p}: {w.shape}" for p, w in zip(paths, waves))
             raise ValueError(f"Files of one batch differ in shape ({shapes}); pass length= and channels=.")
@@ -129,6 +199,8 @@ class AudioFileDataset(keras.utils.PyDataset):
     def on_epoch_end(self):
         if self.shuffle:
             self._order = self._rng.permutation(len(self.files))
+        if self.random:
+            self._epoch_seed = int(self._rng.integers(2**63))
 
 
 def to_tf_dataset(dataset, pipeline=None):

@@ -9,6 +9,7 @@ import soundfile
 from conftest import DATA, assert_exact, to_numpy
 import keras_spectro as ks
 from keras_spectro.audio import AudioFileDataset, TorchBatches, load_audio, to_tf_dataset
+from keras_spectro.layers.padding import padding_widths
 
 
 def test_load_audio_reads_the_test_files():
@@ -170,3 +171,131 @@ def test_audio_submodules_import_lazily():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"KERAS_BACKEND": "jax", "PATH": ""}, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _reference(full, offset, length, mode):
+    """What load_audio returns: AudioPadding(length, mode) applied to full[offset:]."""
+    part = full[offset:]
+    if length is None:
+        return part
+    part = np.pad(part, (padding_widths(len(part), length, mode), (0, 0)))
+    return part[-length:] if mode == "left" else part[:length]
+
+
+@pytest.mark.parametrize("name", ["voice_stereo_16bit_44k.wav", "voice_stereo_24bit_44k.wav", "voice_mono_22k.wav", "x.flac"])
+def test_partial_reads_equal_slices_of_a_full_read(tmp_path, rng, name, monkeypatch):
+    path = DATA / name
+    if name == "x.flac":
+        path = tmp_path / name
+        soundfile.write(path, rng.uniform(-0.5, 0.5, (30001, 2)), 16000, subtype="PCM_24")
+    full = load_audio(path, channels=2)
+    n = len(full)
+    read = soundfile.SoundFile.read
+    asked = []
+    monkeypatch.setattr(soundfile.SoundFile, "read", lambda self, frames=-1, **kw: asked.append(frames) or read(self, frames, **kw))
+    cases = [(0, 100, "right"), (12345, 1000, "right"), (n - 1000, 1000, "right"), (n - 300, 1000, "right"), (n - 1, 5, "right"),
+             (n - 300, 1000, "left"), (5000, 1000, "left"), (n - 300, 1001, "center"), (7, 999, "center"), (n - 10, None, "right"), (3, None, "left")]  # fmt: skip
+    for offset, length, mode in cases:
+        asked.clear()
+        part = load_audio(path, channels=2, offset=offset, length=length, mode=mode)
+        np.testing.assert_array_equal(part, _reference(full, offset, length, mode), err_msg=f"{offset} {length} {mode}")
+        assert asked == [min(n - offset, length or n)]  # only what is returned is read
+
+
+def test_offset_must_lie_inside_the_file():
+    path = DATA / "voice_mono_22k.wav"
+    n = soundfile.info(path).frames
+    with pytest.raises(ValueError, match=f"voice_mono_22k.wav: offset {n} is past the end of the file \\({n} samples\\)"):
+        load_audio(path, offset=n, length=10)
+    for offset in (-1, 2.5):
+        with pytest.raises(ValueError, match="offset must be a non-negative integer"):
+            load_audio(path, offset=offset)
+    with pytest.raises(ValueError, match="length must be a positive integer"):
+        load_audio(path, length=0)
+
+
+@pytest.mark.parametrize("name, rate", [("voice_mono_22k.wav", 44100), ("voice_stereo_16bit_44k.wav", 16000), ("voice_stereo_24bit_44k.wav", 48000)])
+def test_resample_equals_slices_of_the_whole_file_converted(name, rate):
+    soxr = pytest.importorskip("soxr")
+    wave, source_rate = soundfile.read(DATA / name, dtype="float32", always_2d=True)
+    full = soxr.resample(wave, source_rate, rate, quality="HQ")
+    loaded = load_audio(DATA / name, sample_rate=rate, resample=True)
+    np.testing.assert_array_equal(loaded, full)
+    n = len(full)
+    for offset, length in [(0, 3000), (rate // 3, 5000), (n - 2000, 2000), (n - 1000, 4000), (12345, None)]:
+        part = load_audio(DATA / name, sample_rate=rate, resample=True, offset=offset, length=length)
+        assert_exact(part, _reference(full, offset, length, "right"), 1e-5)
+    with pytest.raises(ValueError, match=f"{name}: sample rate {source_rate} Hz, expected {rate} Hz \\(pass resample=True"):
+        load_audio(DATA / name, sample_rate=rate)
+    with pytest.raises(ValueError, match="resample=True needs the sample_rate"):
+        load_audio(DATA / name, resample=True)
+
+
+def test_resample_without_soxr_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "soxr", None)
+    with pytest.raises(ImportError, match=r'pip install "keras_spectro\[resample\]"'):
+        load_audio(DATA / "voice_mono_22k.wav", sample_rate=16000, resample=True)
+    assert load_audio(DATA / "voice_mono_22k.wav", sample_rate=22050, resample=True).shape[1] == 1  # nothing to convert
+
+
+@pytest.fixture
+def ramps(tmp_path):
+    """Files whose every sample says where it is: channel 0 = index / 2**15, channel 1 = -that."""
+    paths = []
+    for i, samples in enumerate([20000, 9000, 3000]):
+        ramp = np.arange(samples) / 2**15
+        for folder, sign in (("a", 1), ("b", -1)):
+            (tmp_path / folder).mkdir(exist_ok=True)
+            soundfile.write(tmp_path / folder / f"{i}.wav", sign * np.stack([ramp, -ramp], 1), 8000, subtype="FLOAT")
+        paths.append(tmp_path / "a" / f"{i}.wav")
+    return paths
+
+
+def _segments(data):
+    return np.concatenate([data[i] for i in range(len(data))])
+
+
+def test_random_segments_are_slices_that_change_each_epoch(ramps):
+    data = AudioFileDataset(ramps, batch_size=2, length=4000, mode="random", seed=7)
+    epochs = []
+    for _ in range(3):
+        batch = _segments(data)
+        assert batch.shape == (3, 4000, 2)
+        for segment, path in zip(batch, ramps):
+            full = load_audio(path)
+            offset = int(round(segment[0, 0] * 2**15))
+            np.testing.assert_array_equal(segment, _reference(full, offset, 4000, "right"))
+        assert np.all(batch[2, 3000:] == 0) and batch[2, 0, 0] == 0  # the short file: padded at the end
+        epochs.append(batch[:2, 0, 0])
+        data.on_epoch_end()
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[1], epochs[2])
+    again = AudioFileDataset(ramps, batch_size=3, length=4000, mode="random", seed=7)
+    for expected in epochs:
+        np.testing.assert_array_equal(_segments(again)[:2, 0, 0], expected)
+        again.on_epoch_end()
+    other = AudioFileDataset(ramps, batch_size=3, length=4000, mode="random", seed=8)
+    assert not np.array_equal(_segments(other)[:2, 0, 0], epochs[0])
+
+
+def test_random_segments_pair_targets_shuffle_and_resample(ramps, monkeypatch):
+    targets = [str(p).replace("/a/", "/b/") for p in ramps]
+    data = AudioFileDataset(ramps, targets=targets, batch_size=3, length=4000, mode="random", shuffle=True, seed=0)
+    x, y = data[0]
+    np.testing.assert_array_equal(x, -y)  # a file and its target: the same segment
+    read = soundfile.SoundFile.read
+    asked = []
+    monkeypatch.setattr(soundfile.SoundFile, "read", lambda self, frames=-1, **kw: asked.append(frames) or read(self, frames, **kw))
+    data.on_epoch_end()
+    data[0]
+    assert max(asked) == 4000  # only segments are read
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match='mode="random" needs the segment length'):
+        AudioFileDataset(ramps, mode="random")
+    soxr = pytest.importorskip("soxr")
+    resampled = AudioFileDataset(ramps[:1], length=3000, sample_rate=16000, resample=True, mode="random", seed=1)
+    full = soxr.resample(soundfile.read(ramps[0], dtype="float32")[0], 8000, 16000, quality="HQ")
+    for _ in range(2):
+        segment = resampled[0][0]
+        offset = int(np.argmin(np.abs(full[:, 0] - segment[1000, 0]))) - 1000
+        assert_exact(segment, full[offset : offset + 3000], 1e-5)
+        resampled.on_epoch_end()

@@ -1,0 +1,164 @@
+"""`process_file`: a model over a recording chunk by chunk equals the model over the whole file."""
+
+import keras
+import numpy as np
+import pytest
+import soundfile
+
+from conftest import DATA, assert_exact
+import keras_spectro as ks
+from keras_spectro import streaming
+from keras_spectro.audio import process_file
+
+RATE = 16000
+
+
+class BinGain(keras.layers.Layer):
+    """A fixed gain per frequency bin: a linear filter in the spectrogram domain."""
+
+    def call(self, images):
+        gain = np.linspace(0.2, 1.5, images.shape[1], dtype="float32")[:, None, None]
+        return images * gain
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def make_model(channels, gain=True, hop_length=None):
+    domain = ks.SpectrogramDomain([ks.STFTSplit(n_fft=256, hop_length=hop_length)], BinGain() if gain else None)
+    return keras.Sequential([keras.Input((None, channels)), domain])
+
+
+def whole_file(model, path):
+    wave, _ = soundfile.read(path, dtype="float32", always_2d=True)
+    return model.predict_on_batch(wave[None])[0]
+
+
+@pytest.fixture
+def recording(tmp_path, rng):
+    def make(samples, channels, name="source.wav", subtype="FLOAT"):
+        t = np.arange(samples)[:, None] / RATE
+        wave = 0.2 * np.sin(2 * np.pi * np.array([440.0, 1234.5])[:channels] * t) + 0.05 * rng.standard_normal((samples, channels))
+        soundfile.write(tmp_path / name, wave, RATE, subtype=subtype)
+        return tmp_path / name
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "samples, channels, chunk_seconds, gain, hop_length",
+    [
+        (32000, 2, 0.5, True, None),  # step 6400: 5 steps make the file
+        (37001, 2, 0.37, True, None),  # step rounded down to a multiple of the hop
+        (37001, 1, 0.5, True, 48),  # a hop that 6400 is no multiple of
+        (20000, 1, 0.5, False, None),  # the identity
+        (5000, 2, 1.0, True, None),  # one chunk
+    ],
+)
+def test_chunks_equal_the_whole_file(tmp_path, recording, samples, channels, chunk_seconds, gain, hop_length):
+    source = recording(samples, channels)
+    model = make_model(channels, gain, hop_length)
+    target = process_file(model, source, tmp_path / "out.wav", chunk_seconds=chunk_seconds, overlap_seconds=0.1, verbose=0)
+    result, rate = soundfile.read(target, dtype="float32", always_2d=True)
+    assert rate == RATE and soundfile.info(target).subtype == "FLOAT"
+    expected = whole_file(model, source)
+    assert_exact(result, expected, 1e-4)
+    if not gain:
+        assert_exact(result, soundfile.read(source, dtype="float32", always_2d=True)[0], 1e-4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav", "source.wav"]
+
+
+def test_flac_target_is_24_bit_for_a_float_source(tmp_path, recording):
+    source = recording(30000, 2)
+    model = make_model(2)
+    process_file(model, source, tmp_path / "out.flac", chunk_seconds=0.4, overlap_seconds=0.1, verbose=0)
+    info = soundfile.info(tmp_path / "out.flac")
+    assert (info.format, info.subtype, info.frames, info.channels) == ("FLAC", "PCM_24", 30000, 2)
+    result = soundfile.read(tmp_path / "out.flac", dtype="float32")[0]
+    np.testing.assert_allclose(result, whole_file(model, source), atol=2**-23 + 1e-6)  # 24-bit steps
+    process_file(model, source, tmp_path / "out16.flac", chunk_seconds=0.4, overlap_seconds=0.1, subtype="PCM_16", verbose=0)
+    assert soundfile.info(tmp_path / "out16.flac").subtype == "PCM_16"
+
+
+def test_real_recording_keeps_its_subtype_and_shows_progress(tmp_path, capsys):
+    source = DATA / "voice_stereo_16bit_44k.wav"
+    model = make_model(2)
+    process_file(model, source, tmp_path / "out.wav", chunk_seconds=1.0, overlap_seconds=0.2)
+    assert "chunk" in capsys.readouterr().out
+    info = soundfile.info(tmp_path / "out.wav")
+    assert (info.subtype, info.samplerate, info.frames) == ("PCM_16", 44100, soundfile.info(source).frames)
+    result = soundfile.read(tmp_path / "out.wav", dtype="float32")[0]
+    np.testing.assert_allclose(result, whole_file(model, source), atol=1.5 / 2**15)  # 16-bit steps
+
+
+def test_model_from_a_keras_file_quietly(tmp_path, recording, capsys):
+    source = recording(20000, 2)
+    make_model(2, gain=False).save(tmp_path / "identity.keras")
+    process_file(tmp_path / "identity.keras", source, tmp_path / "out.wav", chunk_seconds=0.5, overlap_seconds=0.1, verbose=0)
+    assert_exact(soundfile.read(tmp_path / "out.wav", dtype="float32")[0], soundfile.read(source, dtype="float32")[0], 1e-4)
+    process_file(tmp_path / "identity.keras", source, tmp_path / "one.wav", chunk_seconds=2.0, overlap_seconds=0.1)
+    assert capsys.readouterr().out == ""  # verbose=0, or a single chunk
+
+
+def test_bad_sources_and_targets_leave_nothing(tmp_path, recording):
+    (tmp_path / "in").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    mono = recording(8000, 1, name="in/mono.wav")
+    (tmp_path / "in" / "text.wav").write_text("not audio")
+    (tmp_path / "in" / "empty.wav").write_bytes(b"")
+    model = make_model(2)
+    with pytest.raises(FileNotFoundError, match="missing.wav: no such audio file"):
+        process_file(model, tmp_path / "in" / "missing.wav", out / "x.wav")
+    with pytest.raises(ValueError, match="text.wav: not an audio file"):
+        process_file(model, tmp_path / "in" / "text.wav", out / "x.wav")
+    with pytest.raises(ValueError, match="empty.wav"):
+        process_file(model, tmp_path / "in" / "empty.wav", out / "x.wav")
+    with pytest.raises(ValueError, match=r"mono.wav has 1 channel\(s\), but the model takes 2"):
+        process_file(model, mono, out / "x.wav")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        process_file(make_model(1), mono, tmp_path / "nowhere" / "x.wav")
+    with pytest.raises(ValueError, match=r"x.mp3: the target must end in .wav or .flac"):
+        process_file(make_model(1), mono, out / "x.mp3")
+    with pytest.raises(ValueError, match="subtype 'FLOAT'"):
+        process_file(make_model(1), mono, out / "x.flac", subtype="FLOAT")
+    assert list(out.iterdir()) == []
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_an_error_midway_leaves_the_old_target_and_no_temporary(tmp_path, recording, monkeypatch):
+    source = recording(30000, 1)
+    target = tmp_path / "out.wav"
+    target.write_bytes(b"old")
+    calls = []
+
+    def failing(file, start, stop):
+        calls.append(start)
+        if len(calls) == 3:
+            raise OSError("disk gone")
+        return read(file, start, stop)
+
+    read = streaming.read_frames
+    monkeypatch.setattr(streaming, "read_frames", failing)
+    with pytest.raises(OSError, match="disk gone"):
+        process_file(make_model(1), source, target, chunk_seconds=0.4, overlap_seconds=0.1, verbose=0)
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav", "source.wav"]
+
+
+def test_chunk_and_overlap_are_checked(tmp_path, recording):
+    source = recording(8000, 1)
+    model = make_model(1)
+    with pytest.raises(ValueError, match=r"too short for the model's STFT.*n_fft \+ hop_length = 320 samples"):
+        process_file(model, source, tmp_path / "x.wav", chunk_seconds=1.0, overlap_seconds=0.05)
+    with pytest.raises(ValueError, match="less than chunk_seconds"):
+        process_file(model, source, tmp_path / "x.wav", chunk_seconds=0.1, overlap_seconds=0.1)
+    with pytest.raises(ValueError, match="less than one sample"):
+        process_file(model, source, tmp_path / "x.wav", chunk_seconds=0.0)
+    with pytest.raises(ValueError, match="at least the STFT hop, 64 samples"):
+        process_file(model, source, tmp_path / "x.wav", chunk_seconds=0.102, overlap_seconds=0.1)
+    assert [p.name for p in tmp_path.iterdir()] == ["source.wav"]
+    # without an STFT inside, any overlap will do, even none
+    pointwise = keras.Sequential([keras.Input((None, 1)), keras.layers.Rescaling(0.5)])
+    process_file(pointwise, source, tmp_path / "half.wav", chunk_seconds=0.03, overlap_seconds=0.0, verbose=0)
+    assert_exact(soundfile.read(tmp_path / "half.wav")[0], 0.5 * soundfile.read(source)[0], 1e-5)
