@@ -1,6 +1,7 @@
 """The `keras-spectro` command: show, roundtrip, demo."""
 
 import argparse
+import os
 import pathlib
 import sys
 
@@ -61,29 +62,48 @@ def _rate(path):
     return soundfile.info(str(path)).samplerate
 
 
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit status 1, as every other error
+        self.exit(1, f"keras-spectro: error: {message} (see {self.prog} --help)\n")
+
+
 def parser():
-    top = argparse.ArgumentParser(prog="keras-spectro", description="Spectrogram images of audio files, and back.")
+    top = _Parser(prog="keras-spectro", description="Spectrogram images of audio files, and back.")
     commands = top.add_subparsers(dest="command", required=True)
     for name, helptext in (("show", "plot the spectrogram (dB) and waveform of each channel"), ("roundtrip", "encode and decode, report the error")):
         command = commands.add_parser(name, help=helptext)
         command.add_argument("file")
-        command.add_argument("-o", "--output", help="output file (default: next to the current directory)")
-        command.add_argument("--n-fft", type=int, default=2048)
-        command.add_argument("--hop", type=int, default=512)
+        command.add_argument("-o", "--output", help="output file (default: in the current directory, named after the input)")
+        command.add_argument("--n-fft", type=_positive, default=2048, help="FFT size in samples (default: 2048)")
+        command.add_argument("--hop", type=_positive, help="samples between frames (default: n_fft // 4)")
         if name == "roundtrip":
             command.add_argument("--representation", choices=["real_imag", "mag_phase"], default="real_imag")
     command = commands.add_parser("demo", help="synthesise audio, train a small denoiser, write WAVs and a PNG")
     command.add_argument("-o", "--output", default="spectro_demo", help="output folder (default: spectro_demo)")
-    command.add_argument("--epochs", type=int, default=20)
+    command.add_argument("--epochs", type=_positive, default=20, help="training epochs (default: 20)")
     return top
 
 
 def main(argv=None):
+    # TensorFlow reads this once, as it loads; unless the user chose a level, keep its log lines off our one-line errors
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = parser().parse_args(argv)
+    if args.command != "demo" and args.hop is None:
+        args.hop = args.n_fft // 4
     try:
         {"show": show, "roundtrip": roundtrip, "demo": demo}[args.command](args)
     except (ValueError, OSError, RuntimeError) as error:
-        print(f"keras-spectro: error: {error}", file=sys.stderr)
+        print("keras-spectro: error:", " ".join(str(error).splitlines()), file=sys.stderr)
         return 1
     return 0
 

@@ -1,7 +1,7 @@
 """Looking at spectrograms and waveforms (matplotlib), and writing WAV files (soundfile)."""
 
 import os
-import tempfile
+import secrets
 import warnings
 
 import keras
@@ -132,11 +132,12 @@ def save_wav(path, wave, sample_rate, subtype="PCM_16"):
         if outside:
             warnings.warn(f"{path}: {outside} samples outside [-1, 1] were clipped.", stacklevel=2)
             wave = np.clip(wave, -1, 1)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(suffix=".wav", dir=folder)
-    os.close(handle)
+    # a new file beside `path`, with the mode open() gives (0o666 less the umask; mkstemp's is 0o600), then renamed
+    temporary = os.path.join(os.path.dirname(os.path.abspath(path)), f".save_wav-{secrets.token_hex(8)}.tmp")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        soundfile.write(temporary, wave, int(sample_rate), subtype=subtype, format="WAV")
+        with os.fdopen(handle, "wb") as file:
+            soundfile.write(file, wave, int(sample_rate), subtype=subtype, format="WAV")
         os.replace(temporary, path)
     except BaseException:
         os.remove(temporary)

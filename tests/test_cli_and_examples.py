@@ -1,8 +1,10 @@
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import soundfile
@@ -41,6 +43,64 @@ def test_errors_are_one_line_and_a_non_zero_exit(tmp_path, capsys):
     assert main(["roundtrip", str(DATA / "voice_mono_22k.wav"), "--n-fft", "256", "--hop", "256", "-o", str(tmp_path / "y.wav")]) == 1
     assert "too large" in capsys.readouterr().err
     assert not (tmp_path / "y.wav").exists()
+
+
+def test_hop_defaults_to_a_quarter_of_n_fft_and_help_says_so(tmp_path, capsys):
+    assert main(["roundtrip", str(DATA / "voice_mono_22k.wav"), "--n-fft", "256", "-o", str(tmp_path / "r.wav")]) == 0
+    assert f"images (1, 129, {1 + 73441 // 64}, 2)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit:
+        main(["show", "--help"])
+    assert exit.value.code == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "(default: n_fft // 4)" in printed and "in the current directory, named after the input" in printed
+
+
+def _cli(args, cwd):
+    """`python -m keras_spectro ...` as a user runs it: TF_CPP_MIN_LOG_LEVEL unset, so the command must set it."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-X", "importtime", "-m", "keras_spectro", *args]
+    run = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, env={**env, "MPLBACKEND": "Agg"})
+    imported = re.findall(r"^import time:.*\| +(\S+)$", run.stderr, re.M)
+    return run.returncode, run.stdout, "".join(re.split(r"^import time:.*\n", run.stderr, flags=re.M)), imported
+
+
+VOICE = str(DATA / "voice_mono_22k.wav")
+
+
+@pytest.mark.xfail(
+    keras.backend.backend() == "tensorflow",
+    strict=True,
+    reason="keras_spectro/__init__.py imports keras, so TensorFlow logs its start, before cli.py can set TF_CPP_MIN_LOG_LEVEL",
+)
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["show", "x.wav"], "x.wav: not an audio file"),
+        (["roundtrip", "missing.wav"], "missing.wav: no such audio file"),
+        (["show", VOICE, "--hop", "0"], "argument --hop: must be a positive integer; got '0'"),
+        (["roundtrip", VOICE, "--n-fft", "0"], "argument --n-fft: must be a positive integer; got '0'"),
+        (["show", VOICE, "--n-fft", "abc"], "argument --n-fft: must be a positive integer; got 'abc'"),
+    ],
+)
+def test_command_line_errors_are_one_line_and_exit_1(args, says, tmp_path):
+    (tmp_path / "x.wav").write_text("some text, not audio")
+    status, out, err, _ = _cli(args, tmp_path)
+    assert (status, out) == (1, "") and err.startswith("keras-spectro: error: ") and err.count("\n") == 1, err
+    assert says in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.wav"]
+
+
+def test_show_with_a_small_n_fft_writes_a_png_named_after_the_input(tmp_path):
+    status, out, err, _ = _cli(["show", VOICE, "--n-fft", "256"], tmp_path)
+    assert status == 0, err
+    assert out == "Wrote voice_mono_22k.png\n" and (tmp_path / "voice_mono_22k.png").stat().st_size > 10_000
+
+
+@pytest.mark.xfail(strict=True, reason="keras_spectro/__init__.py imports the layers, so keras, before cli.py runs")
+def test_help_imports_no_keras(tmp_path):
+    status, out, err, imported = _cli(["--help"], tmp_path)
+    assert status == 0 and out.startswith("usage: keras-spectro") and err == ""
+    assert not {name.split(".")[0] for name in imported} & {"keras", "tensorflow", "torch", "jax"}
 
 
 def _run(args, cwd):

@@ -1,3 +1,6 @@
+import os
+import stat
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -98,3 +101,33 @@ def test_save_wav_refuses_nan_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="subtype"):
         save_wav(tmp_path / "x.wav", np.zeros(3), 8000, subtype="MP3")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.wav"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_save_wav_gives_the_file_the_mode_open_would(umask, tmp_path):
+    old = os.umask(umask)
+    try:
+        save_wav(tmp_path / "a.wav", np.zeros(8), 8000)
+        (tmp_path / "plain").write_bytes(b"")  # open(path, "wb")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "a.wav").stat().st_mode)
+    assert mode == 0o666 & ~umask == stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+
+
+def test_save_wav_failing_write_leaves_no_file_and_no_temporary(tmp_path, monkeypatch):
+    (tmp_path / "keep.wav").write_bytes(b"old")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(IsADirectoryError):
+        save_wav(tmp_path / "folder", np.zeros(8), 8000)  # written, then the rename fails
+
+    def half_written(file, *args, **kwargs):
+        file.write(b"RIFF")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(soundfile, "write", half_written)
+    for name in ("keep.wav", "new.wav"):
+        with pytest.raises(OSError, match="disk full"):
+            save_wav(tmp_path / name, np.zeros(8), 8000)
+    assert (tmp_path / "keep.wav").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["folder", "keep.wav"]
