@@ -10,6 +10,12 @@ waves_again = to_images.inverse()(to_images(waves))
 ```
 """
 
+import os
+import sys
+
+if sys.argv[:1] == ["-m"] or os.path.basename(sys.argv[0]).startswith("keras-spectro"):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # run as the command (cli.py): no TensorFlow log lines
+
 from keras_spectro import audio, layers, utils
 from keras_spectro.layers import *  # noqa: F401,F403
 
