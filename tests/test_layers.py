@@ -297,3 +297,61 @@ def test_a_users_own_step_adapts_inverts_and_saves(rng, tmp_path):
     np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=1e-5)
     with pytest.raises(TypeError, match="cannot be adapted"):
         STFTSplit().adapt(x)
+
+
+# --- the partial-state protocol: statistics merged exactly (sharded adapt) ---
+@pytest.mark.parametrize("mode, axis", [("minmax", None), ("standard", None), ("standard", "channels"), ("minmax", (1, 3)), ("standard", (1, 3))])
+def test_merged_partial_states_equal_adapt_on_all_in_any_order(mode, axis, rng):
+    x = (rng.standard_normal((10, 6, 5, 4)) * rng.uniform(0.1, 50.0, (10, 1, 1, 4)) + 3.0).astype("float32")
+    whole = SpectrogramScaler(mode, axis=axis)
+    whole.adapt(x, batch_size=10)
+    sharded = SpectrogramScaler(mode, axis=axis)
+    states = [sharded.partial_state([x[a:b], x[b:c]]) for a, b, c in [(0, 1, 3), (3, 3, 4), (4, 9, 10)]]
+    assert not sharded.built  # computing partial states leaves the layer untouched
+    assert all(v.dtype == "float64" for s in states for v in s.values())
+    names = ("minimum", "maximum") if mode == "minmax" else ("mean", "variance")
+    for order in (states, states[::-1], [states[1], states[2], states[0]]):
+        sharded.load_state(sharded.merge_states(order))
+        for name in names + ("count",):
+            np.testing.assert_allclose(to_numpy(getattr(sharded, name)), to_numpy(getattr(whole, name)), rtol=1e-6)
+    nested = sharded.merge_states([states[0], sharded.merge_states(states[1:])])
+    for key, value in sharded.merge_states(states).items():
+        np.testing.assert_allclose(nested[key], value, rtol=1e-12)
+    assert_exact(sharded(x), to_numpy(whole(x)))
+    expected = x.var(axis=(0, 1, 2) if axis == "channels" else None, dtype="float64") if mode == "standard" and axis != (1, 3) else None
+    if expected is not None:
+        np.testing.assert_allclose(to_numpy(sharded.variance).squeeze(), expected, rtol=1e-6)
+
+
+def test_partial_states_of_nothing_and_of_other_shapes():
+    scaler = SpectrogramScaler("standard", axis=-1)
+    empty = scaler.partial_state([])
+    assert set(empty) == {"count"} and empty["count"] == 0
+    assert scaler.partial_state([np.zeros((0, 3, 2), "float32")])["count"] == 0
+    one = scaler.partial_state([np.ones((2, 3, 2), "float32")])
+    assert scaler.merge_states([empty, one, empty])["count"] == 6  # values per statistic
+    with pytest.raises(ValueError, match="got no data"):
+        scaler.load_state(empty)
+    with pytest.raises(ValueError, match="cannot be merged"):
+        scaler.merge_states([one, scaler.partial_state([np.ones((2, 3, 5), "float32")])])
+    scaler.load_state(one)
+    with pytest.raises(ValueError, match="does not fit"):
+        scaler.load_state(SpectrogramScaler("standard", axis=-1).partial_state([np.ones((1, 3, 5), "float32")]))
+    with pytest.raises(ValueError, match="does not fit"):
+        scaler.partial_state([np.ones((1, 3, 5), "float32")])
+
+
+def test_a_users_own_layer_with_the_partial_state_protocol(rng):
+    from distributed_worker import RMSGain  # the README's example of a user's mergeable step
+
+    x = rng.standard_normal((9, 40, 2)).astype("float32") * 3.0
+    step = RMSGain()
+    assert step.adaptable and step.mergeable and not LogGain().mergeable and LogGain().adaptable
+    step.adapt(x, batch_size=4)  # adapt() runs on top of the protocol
+    np.testing.assert_allclose(to_numpy(step.rms), np.sqrt(np.mean(np.square(x, dtype="float64"))), rtol=1e-6)
+    other = RMSGain()
+    other.load_state(other.merge_states([other.partial_state([x[i : i + 2]]) for i in range(0, 9, 2)][::-1]))
+    np.testing.assert_allclose(to_numpy(other.rms), to_numpy(step.rms), rtol=1e-6)
+    assert_exact(step.inverse()(step(x)), x)
+    with pytest.raises(ValueError, match="got no data"):
+        RMSGain().adapt(iter([]))

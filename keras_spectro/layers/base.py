@@ -18,7 +18,7 @@ FORMAT_VERSION = 2
 
 
 class _Unsaved:
-    """Holds a layer out of sight of Keras' tracking and saving walk."""
+    """Holds a layer (or adapt()'s running state) out of sight of Keras' tracking and saving walk."""
 
     def __init__(self, layer):
         self.layer = layer
@@ -55,9 +55,17 @@ class InvertibleLayer(SpectroLayer):
     `compute_output_shape` / `compute_inverse_output_shape` when it changes
     shapes. Written with `self.backend` ops (`self.backend.numpy.exp`, ...) it
     also runs inside `tf.data` on every backend; `keras.ops` works everywhere
-    else. An adaptable step writes `reset_state`, `update_state(batch)` and
-    `finalize_state`, and inherits `adapt`. `inverse()` returns a layer that
-    runs `inverse_call` and shares this layer's state.
+    else. `inverse()` returns a layer that runs `inverse_call` and shares
+    this layer's state.
+
+    An adaptable step writes the partial-state protocol and inherits `adapt`,
+    which then also runs sharded (`keras_spectro.distributed.adapt`):
+    `partial_state(batches)` (the statistics of some batches as a small
+    picklable dict, the layer untouched), `merge_states(states)` (one state
+    from any number of them, whatever their order or sharding) and
+    `load_state(state)` (sets the layer's statistics). A step may instead
+    write `reset_state`, `update_state(batch)` and `finalize_state`: it then
+    adapts in one process only.
 
     Example:
 
@@ -103,18 +111,49 @@ class InvertibleLayer(SpectroLayer):
         """A layer computing `inverse_call`, sharing this layer's state."""
         return Inverse(self)
 
+    # --- adapt: statistics as partial states, merged exactly ----------------
     @property
     def adaptable(self):
-        return type(self).update_state is not InvertibleLayer.update_state
+        return self.mergeable or type(self).update_state is not InvertibleLayer.update_state
+
+    @property
+    def mergeable(self):
+        """Whether the layer writes the partial-state protocol, so it can adapt sharded."""
+        return type(self).partial_state is not InvertibleLayer.partial_state
+
+    def partial_state(self, batches):
+        """The statistics of an iterable of `batches`, as a small picklable dict.
+
+        Leaves the layer untouched. Example: `state = scaler.partial_state([images])`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not define partial_state.")
+
+    def merge_states(self, states):
+        """One state from a non-empty list of partial states, the same in any order.
+
+        Example: `scaler.merge_states([scaler.partial_state([a]), scaler.partial_state([b])])`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not define merge_states.")
+
+    def load_state(self, state):
+        """Sets the layer's statistics from a (merged) state: the end of `adapt()`."""
+        raise NotImplementedError(f"{type(self).__name__} does not define load_state.")
 
     def reset_state(self):
-        pass
+        self._adapt_state = _Unsaved(None)
 
     def update_state(self, batch):
-        raise NotImplementedError(f"{type(self).__name__} does not define update_state.")
+        if not self.mergeable:
+            raise NotImplementedError(f"{type(self).__name__} does not define update_state.")
+        state, so_far = self.partial_state([batch]), getattr(self, "_adapt_state", _Unsaved(None)).layer
+        self._adapt_state = _Unsaved(state if so_far is None else self.merge_states([so_far, state]))
 
     def finalize_state(self):
-        pass
+        if self.mergeable:
+            state = getattr(self, "_adapt_state", _Unsaved(None)).layer
+            if state is None:
+                raise ValueError(f"{self.name}.adapt() got no data.")
+            self.load_state(state)
 
     def adapt(self, data, batch_size=None, steps=None, verbose=0):
         """Learns the layer's statistics from `data`, one batch at a time.

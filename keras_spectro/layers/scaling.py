@@ -6,6 +6,7 @@ import numpy as np
 from keras_spectro.layers.base import InvertibleLayer, current_value, standardize_data_format
 
 MODES = {"minmax": ("minimum", "maximum"), "standard": ("mean", "variance")}
+STATE_KEYS = {"minmax": ("minimum", "maximum"), "standard": ("mean", "m2")}  # partial states' arrays
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
@@ -137,43 +138,77 @@ class SpectrogramScaler(InvertibleLayer):
         gain, offset = self._affine()
         return self.backend.cast((self.backend.cast(inputs, "float32") - offset) / gain, self.compute_dtype)
 
-    # --- adapt: streaming statistics, exact whatever the batching ------------
-    def reset_state(self):
-        self._count, self._first, self._second = 0, None, None
+    # --- adapt: partial states merged exactly, whatever the batching or sharding ---
+    def partial_state(self, batches):
+        """The statistics of `batches` as float64 numpy arrays; the layer is left untouched.
 
-    def update_state(self, batch):
+        `{"count", "minimum", "maximum"}` (`"minmax"`) or `{"count", "mean", "m2"}`
+        (`"standard"`; m2 is the sum of squared deviations from the mean), shaped like
+        the statistics; `count` is how many values each statistic saw (0: no data, and
+        then no other key). Merge with `merge_states`, set with `load_state`.
+        """
+        state = {"count": np.zeros((), "float64")}
+        for batch in batches:
+            state = self.merge_states([state, self._batch_state(batch)])
+        return state
+
+    def _batch_state(self, batch):
         x = np.asarray(keras.ops.convert_to_numpy(batch), "float64")
-        if not self.built:
-            self.build((None,) + x.shape[1:])
-        if x.ndim != len(self._stat_shape) or any(s != 1 and s != d for s, d in zip(self._stat_shape[1:], x.shape[1:])):
-            raise ValueError(f"adapt() batch of shape {x.shape} does not fit the statistics' shape {self._stat_shape}.")
+        if self.built:
+            stat_shape, reduce_axes = self._stat_shape, self._reduce_axes
+        else:
+            kept = self._kept_axes(x.ndim)
+            stat_shape = tuple(x.shape[a] if a in kept else 1 for a in range(x.ndim))
+            reduce_axes = tuple(a for a in range(x.ndim) if a not in kept)
+        if x.ndim != len(stat_shape) or any(s != 1 and s != d for s, d in zip(stat_shape[1:], x.shape[1:])):
+            raise ValueError(f"adapt() batch of shape {x.shape} does not fit the statistics' shape {stat_shape}.")
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
         if bad:
             raise ValueError(f"adapt() data holds {bad} NaN or inf values; clean them before adapting.")
-        count = np.size(x) // int(np.prod(self._stat_shape))
+        count = np.float64(np.size(x) // int(np.prod(stat_shape)))
         if count == 0:
-            return
+            return {"count": count}
         if self.mode == "minmax":
-            low, high = x.min(axis=self._reduce_axes, keepdims=True), x.max(axis=self._reduce_axes, keepdims=True)
-            if self._count:
-                low, high = np.minimum(self._first, low), np.maximum(self._second, high)
-        else:  # Chan et al.'s parallel merge of mean and sum of squared deviations
-            mean = x.mean(axis=self._reduce_axes, keepdims=True)
-            squares = ((x - mean) ** 2).sum(axis=self._reduce_axes, keepdims=True)
-            if self._count:
-                delta, total = mean - self._first, self._count + count
-                squares = self._second + squares + delta**2 * self._count * count / total
-                mean = self._first + delta * count / total
-            low, high = mean, squares
-        self._count, self._first, self._second = self._count + count, low, high
+            return {"count": count, "minimum": x.min(axis=reduce_axes, keepdims=True), "maximum": x.max(axis=reduce_axes, keepdims=True)}
+        mean = x.mean(axis=reduce_axes, keepdims=True)
+        return {"count": count, "mean": mean, "m2": ((x - mean) ** 2).sum(axis=reduce_axes, keepdims=True)}
 
-    def finalize_state(self):
-        if not self._count:
+    def merge_states(self, states):
+        """One state from a list of `partial_state`s: exact, in any order (Chan et al.'s merge).
+
+        Example: `scaler.load_state(scaler.merge_states([scaler.partial_state([a]), scaler.partial_state([b])]))`
+        """
+        states = [s for s in states if s["count"] > 0]
+        if not states:
+            return {"count": np.zeros((), "float64")}
+        first, second = STATE_KEYS[self.mode]
+        shapes = {np.shape(s[first]) for s in states}
+        if len(shapes) > 1:
+            raise ValueError(f"Partial states of different statistics' shapes {sorted(shapes)} cannot be merged.")
+        counts = [np.float64(s["count"]) for s in states]
+        total = np.sum(counts)
+        if self.mode == "minmax":
+            low = np.minimum.reduce([s[first] for s in states])
+            return {"count": total, first: low, second: np.maximum.reduce([s[second] for s in states])}
+        mean = sum(n * s[first] for n, s in zip(counts, states)) / total
+        m2 = sum(s[second] + n * (s[first] - mean) ** 2 for n, s in zip(counts, states))
+        return {"count": total, first: mean, second: m2}
+
+    def load_state(self, state):
+        """Sets the statistics (and `count`) from a state of `partial_state` / `merge_states`."""
+        count = float(state["count"])
+        if not count > 0:
             raise ValueError(f"{self.name}.adapt() got no data.")
-        second = self._second if self.mode == "minmax" else self._second / self._count
-        for name, value in zip(MODES[self.mode], (self._first, second)):
+        first, second = (np.asarray(state[k], "float64") for k in STATE_KEYS[self.mode])
+        if not self.built:
+            kept = self._kept_axes(first.ndim)
+            self.build((None,) + tuple(first.shape[a] if a in kept else None for a in range(1, first.ndim)))
+        if first.shape != self._stat_shape:
+            raise ValueError(f"A state of statistics' shape {first.shape} does not fit {self.name}'s {self._stat_shape}.")
+        second = second if self.mode == "minmax" else second / count
+        for name, value in zip(MODES[self.mode], (first, second)):
             getattr(self, name).assign(value.astype("float32"))
-        self.count.assign(float(self._count))
+        self.count.assign(count)
 
     def load_own_variables(self, store):
         if len(store.keys()) == 2:  # saved by layer format 1, before `count`: it was adapted
