@@ -250,7 +250,8 @@ def current_value(variable):
             import tensorflow as tf
 
             with tf.init_scope():  # out of any graph being traced
-                return np.asarray(variable.numpy())
+                value = np.asarray(variable.numpy())
+            return value if value.size else None  # created inside a graph: no value yet
         stored = variable._value  # JAX and torch: the stored value, not a tracer
         return None if stored is None else np.asarray(keras.ops.convert_to_numpy(stored))
     except Exception:  # e.g. a value handed to another device or freed during training

@@ -75,6 +75,8 @@ class SpectrogramScaler(InvertibleLayer):
     @property
     def is_adapted(self):
         """Whether the statistics were learnt or given: the `count` variable is positive."""
+        if self._given[MODES[self.mode][0]] is not None:
+            return True
         value = current_value(self.count) if self.built else 0
         return value is None or bool(value > 0)
 
