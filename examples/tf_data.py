@@ -21,8 +21,8 @@ def main(out_dir, epochs, segments):
     to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=512, hop_length=128), ks.SpectrogramScaler("standard")])
     to_images.adapt(ks.audio.AudioFileDataset(noisy, batch_size=4))
     data = ks.audio.to_tf_dataset(ks.audio.AudioFileDataset(noisy, targets=clean, batch_size=4, shuffle=True), to_images)
-    shape = to_images.compute_output_shape((None, 22050, 2))[1:]
-    net = denoiser(shape)
+    _, bins, _, channels = to_images.compute_output_shape((None, None, 2))  # images of any frame count
+    net = denoiser(bins, channels)
     net.compile(optimizer="adam", loss="mse")
     history = net.fit(data, epochs=epochs, verbose=2)
     print(f"tf.data training under {keras.backend.backend()}: loss {history.history['loss'][0]:.4f} -> {history.history['loss'][-1]:.4f}")
