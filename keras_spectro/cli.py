@@ -1,4 +1,4 @@
-"""The `keras-spectro` command: show, roundtrip, demo."""
+"""The `keras-spectro` command: show, roundtrip, apply, demo."""
 
 import argparse
 import os
@@ -9,27 +9,40 @@ import numpy as np
 
 
 def show(args):
-    import matplotlib
+    from keras_spectro import overview
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    out = args.output or f"{pathlib.Path(args.file).stem}.png"
+    overview.draw(args.file, out, args.start, args.duration, args.n_fft, args.hop, args.top_db)
+    print(f"Wrote {out}")
+
+
+def apply(args):
+    import time
+
+    import keras
 
     import keras_spectro as ks
 
-    wave = ks.audio.load_audio(args.file)
-    rate = _rate(args.file)
-    image = ks.STFTSplit(n_fft=args.n_fft, hop_length=args.hop)(wave[None])[0]
-    channels = wave.shape[1]
-    fig, axes = plt.subplots(channels, 2, figsize=(12, 3 * channels), squeeze=False, constrained_layout=True)
-    for k in range(channels):
-        artist = ks.utils.plot_spectrogram(axes[k, 0], image, channel=k, db_power=2, sample_rate=rate, hop_length=args.hop)
-        axes[k, 0].set_title(f"channel {k}: spectrogram (dB)")
-        fig.colorbar(artist, ax=axes[k, 0])
-        ks.utils.plot_waveform(axes[k, 1], wave, channel=k, sample_rate=rate)
-        axes[k, 1].set_title(f"channel {k}: waveform")
-    out = args.output or f"{pathlib.Path(args.file).stem}.png"
-    fig.savefig(out, dpi=80)
-    print(f"Wrote {out}")
+    # the cheap checks first, so that a wrong path fails before the model loads
+    if not os.path.isfile(args.model):
+        raise FileNotFoundError(f"{args.model}: no such model file.")
+    with ks.audio.open_audio(args.source) as file:
+        seconds, channels, rate = file.frames / file.samplerate, file.channels, file.samplerate
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{args.output}: the folder {folder} does not exist.")
+    try:
+        model = keras.models.load_model(args.model, compile=False)
+    except Exception as error:  # Keras raises many kinds here, often over several lines
+        raise ValueError(f"{args.model}: not a Keras model that loads ({error})") from None
+    begin = time.perf_counter()
+    # a progress bar (Keras prints it on stdout) only for a person watching
+    verbose = int(sys.stdout.isatty())
+    ks.audio.process_file(model, args.source, args.output, args.chunk_seconds, args.overlap_seconds, args.subtype, verbose=verbose)
+    took = max(time.perf_counter() - begin, 1e-6)
+    with ks.audio.open_audio(args.output) as file:
+        subtype = file.subtype
+    print(f"Wrote {args.output}: {seconds:.1f} s, {channels} channel(s) at {rate} Hz, {subtype}, in {took:.1f} s ({seconds / took:.1f}x real time)")
 
 
 def roundtrip(args):
@@ -62,6 +75,21 @@ def _rate(path):
     return soundfile.info(str(path)).samplerate
 
 
+def _number(positive, unit):
+    """An argparse type: a finite float, positive or non-negative."""
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (0 < value < float("inf") if positive else 0 <= value < float("inf")):
+            raise argparse.ArgumentTypeError(f"must be a {'positive' if positive else 'non-negative'} number of {unit}; got {text!r}")
+        return value
+
+    return parse
+
+
 def _positive(text):
     try:
         value = int(text)
@@ -86,8 +114,19 @@ def parser():
         command.add_argument("-o", "--output", help="output file (default: in the current directory, named after the input)")
         command.add_argument("--n-fft", type=_positive, default=2048, help="FFT size in samples (default: 2048)")
         command.add_argument("--hop", type=_positive, help="samples between frames (default: n_fft // 4)")
+        if name == "show":
+            command.add_argument("--start", type=_number(False, "seconds"), default=0.0, help="show from this time on, in seconds (default: 0)")
+            command.add_argument("--duration", type=_number(True, "seconds"), help="show this many seconds (default: to the end)")
+            command.add_argument("--top-db", type=_number(True, "dB"), default=80.0, help="the colour scale's range below the peak, in dB (default: 80)")
         if name == "roundtrip":
             command.add_argument("--representation", choices=["real_imag", "mag_phase"], default="real_imag")
+    command = commands.add_parser("apply", help="run a saved audio-to-audio model over a recording of any length, chunk by chunk")
+    command.add_argument("model", help="a .keras file: a model from waveforms to waveforms (e.g. holding a SpectrogramDomain)")
+    command.add_argument("source", help="the recording (any format libsndfile reads)")
+    command.add_argument("-o", "--output", required=True, help="the result, a .wav or .flac file (the extension picks the format)")
+    command.add_argument("--chunk-seconds", type=_number(True, "seconds"), default=10.0, help="seconds processed at a time (default: 10)")
+    command.add_argument("--overlap-seconds", type=_number(False, "seconds"), default=1.0, help="overlap of consecutive chunks, cross-faded (default: 1)")
+    command.add_argument("--subtype", help="e.g. PCM_16, PCM_24, FLOAT (default: the source's, PCM_24 for float into FLAC)")
     command = commands.add_parser("demo", help="synthesise audio, train a small denoiser, write WAVs and a PNG")
     command.add_argument("-o", "--output", default="spectro_demo", help="output folder (default: spectro_demo)")
     command.add_argument("--epochs", type=_positive, default=20, help="training epochs (default: 20)")
@@ -98,13 +137,16 @@ def main(argv=None):
     # TensorFlow reads this once, as it loads; unless the user chose a level, keep its log lines off our one-line errors
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = parser().parse_args(argv)
-    if args.command != "demo" and args.hop is None:
+    if getattr(args, "hop", 0) is None:
         args.hop = args.n_fft // 4
     try:
-        {"show": show, "roundtrip": roundtrip, "demo": demo}[args.command](args)
+        {"show": show, "roundtrip": roundtrip, "apply": apply, "demo": demo}[args.command](args)
     except (ValueError, OSError, RuntimeError) as error:
         print("keras-spectro: error:", " ".join(str(error).splitlines()), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # process_file has removed its temporary file
+        print("keras-spectro: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -75,6 +75,8 @@ VOICE = str(DATA / "voice_mono_22k.wav")
         (["show", VOICE, "--hop", "0"], "argument --hop: must be a positive integer; got '0'"),
         (["roundtrip", VOICE, "--n-fft", "0"], "argument --n-fft: must be a positive integer; got '0'"),
         (["show", VOICE, "--n-fft", "abc"], "argument --n-fft: must be a positive integer; got 'abc'"),
+        (["show", VOICE, "--start", "3", "--duration", "1"], "voice_mono_22k.wav: start 3 s + duration 1 s runs past the end of the file (3.331 s long)"),
+        (["apply", "model.keras", "x.wav", "-o", "y.wav"], "model.keras: no such model file"),
     ],
 )
 def test_command_line_errors_are_one_line_and_exit_1(args, says, tmp_path):
@@ -115,7 +117,13 @@ def test_demo_trains_saves_loads_and_writes(tmp_path):
 
 @pytest.mark.parametrize(
     "script, expected",
-    [("quickstart.py", "max error"), ("denoise.py", "SNR noisy"), ("tf_data.py", "tf.data training"), ("torch_loop.py", "torch loop on cpu")],
+    [
+        ("quickstart.py", "max error"),
+        ("denoise.py", "SNR noisy"),
+        ("tf_data.py", "tf.data training"),
+        ("torch_loop.py", "torch loop on cpu"),
+        ("long_recording.py", "SNR over the whole recording"),
+    ],
 )
 def test_examples_run(script, expected, tmp_path):
     if script == "torch_loop.py":
@@ -124,3 +132,5 @@ def test_examples_run(script, expected, tmp_path):
     assert expected in _run(args, tmp_path)
     if script == "quickstart.py":
         assert (tmp_path / "out" / "quickstart.png").exists()
+    if script == "long_recording.py":
+        assert soundfile.info(tmp_path / "out" / "long_denoised.wav").frames == soundfile.info(tmp_path / "out" / "long_noisy.wav").frames
