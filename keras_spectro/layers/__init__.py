@@ -2,7 +2,9 @@
 
 from keras_spectro.layers.base import Inverse, InvertibleLayer
 from keras_spectro.layers.domain import SpectrogramDomain
+from keras_spectro.layers.griffin_lim import GriffinLim
 from keras_spectro.layers.channels import ChannelIndexer, magnitude_phase_order
+from keras_spectro.layers.magnitude import MagnitudeCompression, MelScale
 from keras_spectro.layers.padding import AudioPadding
 from keras_spectro.layers.pipeline import SpectrogramPipeline
 from keras_spectro.layers.scaling import MagnitudePhaseScaling, SpectrogramScaler
@@ -11,10 +13,13 @@ from keras_spectro.layers.stft import InverseSTFTSplit, STFTSplit
 __all__ = [
     "AudioPadding",
     "ChannelIndexer",
+    "GriffinLim",
     "Inverse",
     "InverseSTFTSplit",
     "InvertibleLayer",
+    "MagnitudeCompression",
     "MagnitudePhaseScaling",
+    "MelScale",
     "STFTSplit",
     "SpectrogramDomain",
     "SpectrogramPipeline",

@@ -6,7 +6,7 @@ import numpy as np
 from keras_spectro.layers.base import InvertibleLayer, _Unsaved, positive_int, standardize_data_format
 from keras_spectro.layers.stft_math import MIN_WINDOW_SUM, TRANSFORMS, WindowSums, make_window, overlap_add
 
-REPRESENTATIONS = ("real_imag", "mag_phase")
+REPRESENTATIONS = ("real_imag", "mag_phase", "magnitude")
 PAD_MODES = ("constant", "reflect")
 
 
@@ -140,9 +140,13 @@ class _STFTLayer(InvertibleLayer):
         self._check_frames(shape[frames_axis], length)
         self._check_samples(length)
 
+    def _per_channel(self):
+        """Image channels per audio channel: 1 for magnitudes, else 2."""
+        return 1 if self.representation == "magnitude" else 2
+
     def _waveform_to_image_shape(self, shape):
         channel_axis, samples_axis = self._axes(3)
-        channels, frames = 2 * shape[channel_axis], self.frames_for(shape[samples_axis])
+        channels, frames = self._per_channel() * shape[channel_axis], self.frames_for(shape[samples_axis])
         if self.data_format == "channels_last":
             return (shape[0], self.bins, frames, channels)
         return (shape[0], channels, self.bins, frames)
@@ -153,7 +157,7 @@ class _STFTLayer(InvertibleLayer):
         frames = shape[frames_axis]
         if default and length is None and frames is not None:
             length = self._default_length(frames)
-        channels = shape[channel_axis] // 2
+        channels = shape[channel_axis] // self._per_channel()
         return (shape[0], length, channels) if self.data_format == "channels_last" else (shape[0], channels, length)
 
     # --- the two directions ----------------------------------------------
@@ -166,10 +170,13 @@ class _STFTLayer(InvertibleLayer):
         self._check_samples(samples)
         if isinstance(batch, int) and batch == 0:  # FFTs of nothing fail on some backends
             return np_.zeros(self._waveform_to_image_shape(b.core.shape(waves)), self.compute_dtype)
-        if self.center:
-            half = self.n_fft // 2
-            x = np_.pad(x, ((0, 0), (0, 0), (half, half)), mode=self.pad_mode)
-        real, imag = self._transform.stft(b, x)
+        real, imag = self._spectrum(x)
+        if self.representation == "magnitude":  # as mag_phase below, one channel per audio channel
+            power = real * real + imag * imag
+            silent = power == 0
+            magnitude = np_.where(silent, 0.0, np_.sqrt(np_.where(silent, 1.0, power)))
+            order = (0, 3, 2, 1) if self.data_format == "channels_last" else (0, 1, 3, 2)
+            return b.cast(np_.transpose(magnitude, order), self.compute_dtype)
         if self.representation == "mag_phase":
             # exact silence gets magnitude and phase 0 with 0 gradient; NaN and inf pass through
             power = real * real + imag * imag
@@ -209,17 +216,31 @@ class _STFTLayer(InvertibleLayer):
         first, second = x[..., 0], x[..., 1]  # (batch, channels, frames, bins)
         if self.representation == "mag_phase":
             first, second = first * np_.cos(second), first * np_.sin(second)
-        segments = self._transform.windowed_irfft(b, first, second)
+        signal = self._overlap_add(first, second, length)
+        if self.data_format == "channels_last":
+            signal = np_.transpose(signal, (0, 2, 1))
+        return b.cast(signal, self.compute_dtype)
+
+    # the transform itself, on (real, imag) parts: also Griffin-Lim's, which iterates them
+    def _spectrum(self, x):
+        """float32 waveforms `(batch, channels, samples)` → real, imag `(batch, channels, frames, bins)`."""
+        if self.center:
+            half = self.n_fft // 2
+            x = self.backend.numpy.pad(x, ((0, 0), (0, 0), (half, half)), mode=self.pad_mode)
+        return self._transform.stft(self.backend, x)
+
+    def _overlap_add(self, real, imag, length):
+        """real, imag `(batch, channels, frames, bins)` → float32 waveforms `(batch, channels, length)`."""
+        np_, b = self.backend.numpy, self.backend
+        batch, channels, frames, _ = b.core.shape(real)
+        segments = self._transform.windowed_irfft(b, real, imag)
         signal = overlap_add(np_, np_.reshape(segments, (-1, frames, self.n_fft)), frames, self.hop_length)
         signal = np_.multiply(signal, self._window_sums.reciprocal(np_, frames))
         if self.center:
             start = self.n_fft // 2
         else:  # no frame reaches the last (at most hop_length - 1) samples: they are 0
             start, signal = 0, np_.pad(signal, ((0, 0), (0, self.hop_length)))
-        signal = np_.reshape(signal[:, start : start + length], (batch, channels // 2, length))
-        if self.data_format == "channels_last":
-            signal = np_.transpose(signal, (0, 2, 1))
-        return b.cast(signal, self.compute_dtype)
+        return np_.reshape(signal[:, start : start + length], (batch, channels, length))
 
     def get_config(self):
         return {
@@ -256,10 +277,14 @@ class STFTSplit(_STFTLayer):
             or an array of `win_length` values.
         center: pad `n_fft // 2` samples on both sides so frame t is centred at
             `t * hop_length`. pad_mode: `"constant"` (zeros) or `"reflect"`.
-        representation: `"real_imag"` or `"mag_phase"`.
+        representation: `"real_imag"`, `"mag_phase"`, or `"magnitude"`: `|STFT|`,
+            one image channel per audio channel `(batch, bins, frames, channels)`,
+            whose inverse is `GriffinLim` (an estimate: the phase is lost).
         data_format: `"channels_last"` or `"channels_first"`.
         dft: `"fft"` (the backend's FFT) or `"matmul"` (real matrix products, no
             FFT or complex op: for export to TFLite and ONNX; same numbers).
+        griffin_lim: with `"magnitude"`, options of the `GriffinLim` inverse
+            (`n_iter`, `momentum`, `init`, `seed`), e.g. `{"n_iter": 64}`.
 
     Example:
 
@@ -269,6 +294,16 @@ class STFTSplit(_STFTLayer):
     waves_again = stft.inverse()(images) # (8, 44100, 2), exact
     ```
     """
+
+    def __init__(self, *args, griffin_lim=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if griffin_lim and self.representation != "magnitude":
+            raise ValueError(f"griffin_lim options need representation='magnitude'; got {self.representation!r}.")
+        unknown = set(griffin_lim or {}) - {"n_iter", "momentum", "init", "seed"}
+        if unknown:
+            raise ValueError(f"griffin_lim takes n_iter, momentum, init and seed; got {sorted(unknown)}.")
+        self._griffin_lim_options = _Unsaved(dict(griffin_lim or {}))
+        self._griffin_lim = _Unsaved(None)  # the GriffinLim that invert() uses, made when first needed
 
     def build(self, input_shape):
         self._check_waveform_shape(input_shape)
@@ -281,10 +316,24 @@ class STFTSplit(_STFTLayer):
         return self._to_image(inputs)
 
     def inverse_call(self, inputs):
-        return self._to_waveform(inputs, self._inverse_length())
+        return self._waveform_from(inputs, self._inverse_length())
 
     def invert(self, outputs, input_shape):
-        return self._to_waveform(outputs, input_shape[self._axes(3)[1]])
+        return self._waveform_from(outputs, input_shape[self._axes(3)[1]])
+
+    def _waveform_from(self, images, length):
+        if self.representation != "magnitude":
+            return self._to_waveform(images, length)
+        if self._griffin_lim.layer is None:
+            from keras_spectro.layers.griffin_lim import GriffinLim
+
+            self._griffin_lim.layer = GriffinLim(**self._griffin_lim_settings())
+            self._griffin_lim.layer.share_backend(self.backend)  # TensorFlow inside tf.data, as this layer
+        return self._griffin_lim.layer.reconstruct(images, length)
+
+    def _griffin_lim_settings(self):
+        settings = {k: v for k, v in self._settings().items() if k != "representation"}
+        return {**settings, **self._griffin_lim_options.layer}
 
     def _inverse_length(self):
         """The sample count of the latest input, which the inverses of this layer return."""
@@ -308,10 +357,19 @@ class STFTSplit(_STFTLayer):
         return self._image_to_waveform_shape(input_shape, None)
 
     def inverse(self):
-        """`InverseSTFTSplit` with the same settings, returning as many samples as this layer's latest input."""
-        inverse = InverseSTFTSplit(**self._settings())
+        """`InverseSTFTSplit` (`GriffinLim` for magnitudes) with the same settings, returning as many samples as this layer's latest input."""
+        if self.representation == "magnitude":
+            from keras_spectro.layers.griffin_lim import GriffinLim
+
+            inverse = GriffinLim(**self._griffin_lim_settings())
+        else:
+            inverse = InverseSTFTSplit(**self._settings())
         inverse._source = _Unsaved(self)
         return inverse
+
+    def get_config(self):
+        options = self._griffin_lim_options.layer
+        return {**super().get_config(), **({"griffin_lim": dict(options)} if options else {})}
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
@@ -339,6 +397,11 @@ class InverseSTFTSplit(_STFTLayer):
 
     def __init__(self, *args, length=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.representation == "magnitude":
+            raise ValueError(
+                "InverseSTFTSplit cannot rebuild audio from magnitudes alone (the phase is lost): use "
+                "GriffinLim with the same settings, or STFTSplit(representation='magnitude').inverse()."
+            )
         self.length = None if length is None else positive_int(length, "length")
         self._source = None  # the STFTSplit whose inverse() this is: it follows that layer's input length
 

@@ -1,0 +1,286 @@
+"""Layers for magnitude-only images: `MelScale` (mel filter bank) and `MagnitudeCompression` (power or log)."""
+
+import warnings
+
+import keras
+import numpy as np
+
+from keras_spectro.layers.base import InvertibleLayer, positive_int, standardize_data_format
+
+MODES = ("power", "log")
+REPRESENTATIONS = ("real_imag", "mag_phase", "magnitude")
+
+
+def hz_to_mel(hz, htk=False):
+    """Mel values of frequencies in Hz: HTK's formula, or Slaney's (linear below 1 kHz, log above), as librosa."""
+    hz = np.asarray(hz, "float64")
+    if htk:
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    log_part = 15.0 + np.log(np.maximum(hz, 1e-300) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, log_part, hz / (200.0 / 3))
+
+
+def mel_to_hz(mel, htk=False):
+    """The inverse of `hz_to_mel`."""
+    mel = np.asarray(mel, "float64")
+    if htk:
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    return np.where(mel >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mel - 15.0)), mel * (200.0 / 3))
+
+
+def mel_filters(sample_rate, n_fft, n_mels=128, fmin=0.0, fmax=None, htk=False, norm="slaney"):
+    """The `(n_mels, n_fft // 2 + 1)` triangular filter bank of `librosa.filters.mel`, float32, numpy only.
+
+    `norm`: `"slaney"` (each filter divided by its width in Hz / 2), None, or a
+    number p (each filter scaled to unit p-norm, as `librosa.util.normalize`).
+
+    Example: `mel_filters(22050, 2048, n_mels=80) @ magnitudes` → 80 mel bands per frame.
+    """
+    fmax = sample_rate / 2.0 if fmax is None else float(fmax)
+    bin_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n_mels + 2), htk)
+    ramps = edges[:, None] - bin_hz[None, :]
+    widths = np.diff(edges)
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper)).astype("float32")
+    if norm == "slaney":
+        weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    elif norm is not None:
+        length = np.sum(np.abs(weights.astype("float64")) ** norm, axis=1, keepdims=True) ** (1.0 / norm) if np.isfinite(norm) else np.abs(weights).max(axis=1, keepdims=True)
+        weights = (weights / np.where(length < np.finfo("float32").tiny, 1.0, length)).astype("float32")
+    if not np.all((edges[:-2] == 0) | (weights.max(axis=1) > 0)):
+        warnings.warn(f"Empty mel filters: some of the {n_mels} bands get no FFT bin; use fewer mels or a larger n_fft.", stacklevel=3)
+    return weights
+
+
+def _pairs(np_, b, x, data_format, per_channel):
+    """`x` with the image channels split into (audio channel, member): axis -1 (channels_last) or 2."""
+    shape = b.core.shape(x)
+    if data_format == "channels_last":
+        return np_.reshape(x, (*shape[:3], shape[3] // per_channel, per_channel)), -1
+    return np_.reshape(x, (shape[0], shape[1] // per_channel, per_channel, *shape[2:])), 2
+
+
+def _signed_power(np_, x, exponent):
+    """sign(x) |x|**exponent: 0 at 0 with a 0 gradient there; NaN and inf pass through."""
+    zero = x == 0
+    size = np_.power(np_.abs(np_.where(zero, 1.0, x)), exponent)
+    return np_.where(zero, 0.0, np_.where(x < 0, -size, size))
+
+
+@keras.saving.register_keras_serializable(package="keras_spectro")
+class MelScale(InvertibleLayer):
+    """Magnitude images → mel images with `librosa.filters.mel`'s filters; an estimate back.
+
+    Channels_last `(batch, bins, frames, channels)` → `(batch, n_mels, frames, channels)`,
+    `mel = filters @ magnitudes` along the bins axis, one image channel per
+    audio channel (`STFTSplit(representation="magnitude")`, perhaps compressed).
+    The filters are computed in numpy from the settings. The inverse is not
+    exact (many magnitude spectra share one mel spectrum): it is a
+    non-negative least-squares estimate, the clipped pseudo-inverse refined
+    by `n_iter` steps of accelerated projected gradient (FISTA).
+
+    Args:
+        sample_rate: of the audio, in Hz. n_fft: the STFT size (`n_fft // 2 + 1` bins).
+        n_mels, fmin, fmax (default `sample_rate / 2`), htk, norm: as `librosa.filters.mel`
+            (`norm`: `"slaney"`, None or a number p for unit p-norm filters).
+        n_iter: the inverse's projected-gradient steps.
+        data_format: `"channels_last"` or `"channels_first"` `(batch, channels, bins, frames)`.
+
+    Example:
+
+    ```python
+    mel = MelScale(sample_rate=22050, n_fft=1024, n_mels=80)
+    mels = mel(magnitudes)                     # (8, 513, 87, 2) → (8, 80, 87, 2)
+    magnitudes_estimate = mel.inverse()(mels)  # (8, 513, 87, 2), non-negative
+    ```
+    """
+
+    def __init__(self, sample_rate, n_fft, n_mels=128, fmin=0.0, fmax=None, htk=False, norm="slaney", n_iter=32, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.number)) or not sample_rate > 0:
+            raise ValueError(f"sample_rate must be a positive number of Hz; got {sample_rate!r}.")
+        self.sample_rate = int(sample_rate) if float(sample_rate).is_integer() else float(sample_rate)
+        self.n_fft = positive_int(n_fft, "n_fft")
+        self.n_mels = positive_int(n_mels, "n_mels")
+        self.fmin, self.fmax = float(fmin), None if fmax is None else float(fmax)
+        if not 0 <= self.fmin < (sample_rate / 2 if fmax is None else self.fmax):
+            raise ValueError(f"Need 0 <= fmin < fmax (default sample_rate / 2); got fmin={fmin!r}, fmax={fmax!r}.")
+        if not (norm is None or norm == "slaney" or (isinstance(norm, (int, float)) and not isinstance(norm, bool) and norm > 0)):
+            raise ValueError(f"norm must be 'slaney', None or a positive number; got {norm!r}.")
+        if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
+            raise ValueError(f"n_iter must be a non-negative integer; got {n_iter!r}.")
+        self.htk, self.norm, self.n_iter = bool(htk), norm, int(n_iter)
+        self.data_format = standardize_data_format(data_format)
+        filters = mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax, self.htk, norm).astype("float64")
+        self.filters = filters.astype("float32")  # (n_mels, bins)
+        # the inverse's constants: the pseudo-inverse, and the gradient step 1 / ||filters||^2
+        self._pinv_t = np.linalg.pinv(filters).T.astype("float32")  # (n_mels, bins)
+        self._step = (filters / max(np.linalg.norm(filters, 2) ** 2, 1e-30)).astype("float32")  # (n_mels, bins)
+
+    @property
+    def bins(self):
+        return self.n_fft // 2 + 1
+
+    def _axes(self):
+        return (3, 1) if self.data_format == "channels_last" else (1, 2)  # (channels, frequency)
+
+    def _check(self, shape, size, what):
+        layout = "(batch, bins, frames, channels)" if self.data_format == "channels_last" else "(batch, channels, bins, frames)"
+        if len(shape) != 4:
+            raise ValueError(f"MelScale expects magnitude images {layout}; got shape {tuple(shape)}.")
+        channel_axis, frequency_axis = self._axes()
+        if shape[frequency_axis] != size:
+            raise ValueError(f"{what} must have {size} rows on the frequency axis; got shape {tuple(shape)}.")
+        if shape[channel_axis] is None:
+            raise ValueError(f"The channel axis must be known; got shape {tuple(shape)}.")
+
+    def _resized(self, shape, size):
+        shape = list(shape)
+        shape[self._axes()[1]] = size
+        return tuple(shape)
+
+    def build(self, input_shape):
+        self._check(input_shape, self.bins, f"Magnitude images for n_fft={self.n_fft}")
+        channel_axis, frequency_axis = self._axes()
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={channel_axis: input_shape[channel_axis], frequency_axis: self.bins})
+
+    def compute_output_shape(self, input_shape):
+        self._check(input_shape, self.bins, f"Magnitude images for n_fft={self.n_fft}")
+        return self._resized(input_shape, self.n_mels)
+
+    def compute_inverse_output_shape(self, input_shape):
+        self._check(input_shape, self.n_mels, f"Mel images of n_mels={self.n_mels}")
+        return self._resized(input_shape, self.bins)
+
+    def _frequency_last(self, x):
+        return self.backend.numpy.transpose(x, (0, 3, 2, 1) if self.data_format == "channels_last" else (0, 1, 3, 2))
+
+    def call(self, inputs):
+        np_ = self.backend.numpy
+        x = self._frequency_last(self.backend.cast(inputs, "float32"))  # (batch, channels|frames, ..., bins)
+        return self.backend.cast(self._frequency_last(np_.matmul(x, self.filters.T)), self.compute_dtype)
+
+    def inverse_call(self, inputs):
+        np_ = self.backend.numpy
+        mel = self._frequency_last(self.backend.cast(inputs, "float32"))
+        estimate = np_.matmul(mel, self._pinv_t)
+        estimate = np_.where(estimate < 0, 0.0, estimate)  # NaN stays NaN
+        ahead, momentum = estimate, 1.0
+        for _ in range(self.n_iter):  # FISTA on ||filters @ x - mel||^2, x >= 0
+            step = ahead - np_.matmul(np_.matmul(ahead, self.filters.T) - mel, self._step)
+            step = np_.where(step < 0, 0.0, step)
+            next_momentum = (1 + (1 + 4 * momentum * momentum) ** 0.5) / 2
+            ahead = step + ((momentum - 1) / next_momentum) * (step - estimate)
+            estimate, momentum = step, next_momentum
+        return self.backend.cast(self._frequency_last(estimate), self.compute_dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "sample_rate": self.sample_rate,
+            "n_fft": self.n_fft,
+            "n_mels": self.n_mels,
+            "fmin": self.fmin,
+            "fmax": self.fmax,
+            "htk": self.htk,
+            "norm": self.norm,
+            "n_iter": self.n_iter,
+            "data_format": self.data_format,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_spectro")
+class MagnitudeCompression(InvertibleLayer):
+    """Compresses magnitudes: m → m**exponent (`"power"`) or log(m + epsilon) (`"log"`); exact inverse.
+
+    Works on the images of every `STFTSplit` representation: `"magnitude"`
+    (every channel), `"mag_phase"` (the magnitude channels; phases are kept) and,
+    for `"power"` only, `"real_imag"` (each (real, imaginary) pair is rescaled so
+    its magnitude becomes m**exponent, its phase kept). Values and gradients
+    are finite at exactly 0 (the gradient there is 0); NaN and inf pass
+    through. `"power"` keeps the sign of a negative value (-|m|**exponent), so
+    any real input comes back; `"log"` expects m >= 0 (values below -epsilon
+    give NaN), and its inverse is exp(y) - epsilon.
+
+    Args:
+        mode: `"power"` or `"log"`. exponent: for `"power"`, > 0 (0.3 is common
+            in speech enhancement). epsilon: for `"log"`, > 0.
+        representation: that of the images, as `STFTSplit`'s.
+        data_format: `"channels_last"` or `"channels_first"`.
+
+    Example:
+
+    ```python
+    compress = MagnitudeCompression("power", exponent=0.3)   # on real_imag images
+    compressed = compress(images)
+    images_again = compress.inverse()(compressed)             # exact
+    log_mel = MagnitudeCompression("log", representation="magnitude")(mels)
+    ```
+    """
+
+    def __init__(self, mode="power", exponent=0.3, epsilon=1e-5, representation="real_imag", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}; got {mode!r}.")
+        if representation not in REPRESENTATIONS:
+            raise ValueError(f"representation must be one of {REPRESENTATIONS}; got {representation!r}.")
+        if mode == "log" and representation == "real_imag":
+            raise ValueError(
+                "mode='log' compresses magnitude channels only: use representation='mag_phase' or "
+                "'magnitude' (real_imag images have no magnitude channel; mode='power' rescales their pairs)."
+            )
+        if not (isinstance(exponent, (int, float)) and not isinstance(exponent, bool) and 0 < exponent < float("inf")):
+            raise ValueError(f"exponent must be a positive number; got {exponent!r}.")
+        if not (isinstance(epsilon, (int, float)) and not isinstance(epsilon, bool) and 0 < epsilon < float("inf")):
+            raise ValueError(f"epsilon must be a positive number; got {epsilon!r}.")
+        self.mode, self.exponent, self.epsilon = mode, float(exponent), float(epsilon)
+        self.representation = representation
+        self.data_format = standardize_data_format(data_format)
+
+    def build(self, input_shape):
+        channel_axis = len(input_shape) - 1 if self.data_format == "channels_last" else 1
+        channels = input_shape[channel_axis] if len(input_shape) == 4 else None
+        if channels is None or (self.representation != "magnitude" and channels % 2):
+            need = "an even, known channel count" if self.representation != "magnitude" else "a known channel count"
+            raise ValueError(f"MagnitudeCompression ({self.representation}) expects rank-4 images with {need}; got shape {tuple(input_shape)}.")
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={channel_axis: channels})
+
+    def _magnitude(self, np_, m, forward):
+        if self.mode == "power":
+            return _signed_power(np_, m, self.exponent if forward else 1.0 / self.exponent)
+        return np_.log(m + self.epsilon) if forward else np_.exp(m) - self.epsilon
+
+    def _apply(self, inputs, forward):
+        np_, b = self.backend.numpy, self.backend
+        x = b.cast(inputs, "float32")
+        if self.representation == "magnitude":
+            return b.cast(self._magnitude(np_, x, forward), self.compute_dtype)
+        shape = b.core.shape(x)
+        pairs, axis = _pairs(np_, b, x, self.data_format, 2)
+        if self.representation == "mag_phase":
+            first, second = np_.split(pairs, 2, axis=axis)
+            pairs = np_.concatenate([self._magnitude(np_, first, forward), second], axis=axis)
+        else:  # real_imag: scale each pair by new magnitude / magnitude, 0 at 0
+            power = np_.sum(pairs * pairs, axis=axis, keepdims=True)
+            zero = power == 0
+            exponent = self.exponent - 1.0 if forward else 1.0 / self.exponent - 1.0
+            pairs = pairs * np_.where(zero, 0.0, np_.power(np_.sqrt(np_.where(zero, 1.0, power)), exponent))
+        return b.cast(np_.reshape(pairs, shape), self.compute_dtype)
+
+    def call(self, inputs):
+        return self._apply(inputs, forward=True)
+
+    def inverse_call(self, inputs):
+        return self._apply(inputs, forward=False)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "mode": self.mode,
+            "exponent": self.exponent,
+            "epsilon": self.epsilon,
+            "representation": self.representation,
+            "data_format": self.data_format,
+        }
