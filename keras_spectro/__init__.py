@@ -13,10 +13,23 @@ waves_again = to_images.inverse()(to_images(waves))
 import os
 import sys
 
-if sys.argv[:1] == ["-m"] or os.path.basename(sys.argv[0]).startswith("keras-spectro"):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # run as the command (cli.py): no TensorFlow log lines
-
-from keras_spectro import audio, layers, utils
-from keras_spectro.layers import *  # noqa: F401,F403
-
 __version__ = "0.1.0"
+
+
+def _started_as_the_command():
+    """True while `keras-spectro ...` or `python -m keras_spectro ...` starts (not for a program that imports the package)."""
+    if os.path.splitext(os.path.basename(sys.argv[0]))[0] == "keras-spectro":
+        return True
+    command_line = getattr(sys, "orig_argv", [])  # python -X importtime -m keras_spectro --help
+    return sys.argv[:1] == ["-m"] and "-m" in command_line and command_line[command_line.index("-m") + 1 :][:1] == ["keras_spectro"]
+
+
+if _started_as_the_command():
+    # the command (cli.main) imports the layers, and so Keras and the backend, only after parsing its
+    # arguments: --help and argument errors come at once. TensorFlow reads this once as it loads:
+    # unless the user chose a level, no log lines around the command's output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+else:
+    # importing the layers registers them, so that keras.models.load_model finds them after `import keras_spectro`
+    from keras_spectro import audio, layers, utils
+    from keras_spectro.layers import *  # noqa: F401,F403

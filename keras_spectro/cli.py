@@ -23,9 +23,7 @@ def apply(args):
 
     import keras_spectro as ks
 
-    # the cheap checks first, so that a wrong path fails before the model loads
-    if not os.path.isfile(args.model):
-        raise FileNotFoundError(f"{args.model}: no such model file.")
+    # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
     with ks.audio.open_audio(args.source) as file:
         seconds, channels, rate = file.frames / file.samplerate, file.channels, file.samplerate
     folder = os.path.dirname(os.path.abspath(args.output))
@@ -110,7 +108,7 @@ def parser():
     commands = top.add_subparsers(dest="command", required=True)
     for name, helptext in (("show", "plot the spectrogram (dB) and waveform of each channel"), ("roundtrip", "encode and decode, report the error")):
         command = commands.add_parser(name, help=helptext)
-        command.add_argument("file")
+        command.add_argument("file", help="the recording (any format libsndfile reads)")
         command.add_argument("-o", "--output", help="output file (default: in the current directory, named after the input)")
         command.add_argument("--n-fft", type=_positive, default=2048, help="FFT size in samples (default: 2048)")
         command.add_argument("--hop", type=_positive, help="samples between frames (default: n_fft // 4)")
@@ -119,7 +117,7 @@ def parser():
             command.add_argument("--duration", type=_number(True, "seconds"), help="show this many seconds (default: to the end)")
             command.add_argument("--top-db", type=_number(True, "dB"), default=80.0, help="the colour scale's range below the peak, in dB (default: 80)")
         if name == "roundtrip":
-            command.add_argument("--representation", choices=["real_imag", "mag_phase"], default="real_imag")
+            command.add_argument("--representation", choices=["real_imag", "mag_phase"], default="real_imag", help="the two image channels per audio channel: real and imaginary parts, or magnitude and phase (default: real_imag)")
     command = commands.add_parser("apply", help="run a saved audio-to-audio model over a recording of any length, chunk by chunk")
     command.add_argument("model", help="a .keras file: a model from waveforms to waveforms (e.g. holding a SpectrogramDomain)")
     command.add_argument("source", help="the recording (any format libsndfile reads)")
@@ -133,12 +131,26 @@ def parser():
     return top
 
 
+def _import_the_package():
+    """Completes `keras_spectro` as a plain `import keras_spectro` makes it: the command starts without it (see __init__.py)."""
+    import keras_spectro
+    from keras_spectro import audio, layers, utils  # noqa: F401 (importing a submodule makes it an attribute of the package)
+
+    vars(keras_spectro).update((name, getattr(layers, name)) for name in layers.__all__)
+
+
 def main(argv=None):
     # TensorFlow reads this once, as it loads; unless the user chose a level, keep its log lines off our one-line errors
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = parser().parse_args(argv)
     if getattr(args, "hop", 0) is None:
         args.hop = args.n_fft // 4
+    for name, kind in (("model", "model"), ("file", "audio"), ("source", "audio")):
+        path = getattr(args, name, None)
+        if path is not None and not os.path.isfile(path):  # before Keras and the backend load, which takes seconds
+            print(f"keras-spectro: error: {path}: no such {kind} file.", file=sys.stderr)
+            return 1
+    _import_the_package()  # Keras, the backend, and the layers registered for load_model
     try:
         {"show": show, "roundtrip": roundtrip, "apply": apply, "demo": demo}[args.command](args)
     except (ValueError, OSError, RuntimeError) as error:
