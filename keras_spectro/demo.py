@@ -117,7 +117,16 @@ def run(out_dir="spectro_demo", epochs=20, clips=48, seed=0, say=print):
     )
     say(f"Round trip through the loaded pipeline without the network: max error {result['round_trip_error']:.2e}")
     say(f"SNR on a held-out clip {len(test_noisy) / SAMPLE_RATE:g} s long: noisy {result['snr_noisy_db']:.1f} dB -> denoised {result['snr_denoised_db']:.1f} dB")
-    say(f"Wrote {result['noisy_wav']}, {result['denoised_wav']}, {result['clean_wav']} (listen and compare) and {result['png']}")
+    say("Wrote:")
+    for path, what in (
+        (os.path.join(out_dir, "data", ""), f"the training clips: {clips} clean and {clips} noisy stereo WAVs of {SECONDS:g} s, in clean/ and noisy/"),
+        (model_path, "the audio-to-audio model, to load with keras.models.load_model or run with keras-spectro apply"),
+        (result["noisy_wav"], "the held-out recording with noise"),
+        (result["denoised_wav"], "the same, denoised by the model"),
+        (result["clean_wav"], "the same without noise: listen and compare"),
+        (result["png"], "spectrograms and waveforms of the three"),
+    ):
+        say(f"  {path:<{len(out_dir) + 16}} {what}")
     return result
 
 
