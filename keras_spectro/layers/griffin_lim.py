@@ -4,7 +4,9 @@ import keras
 import numpy as np
 
 from keras_spectro.layers.base import InvertibleLayer, _Unsaved, positive_int, standardize_data_format
-from keras_spectro.layers.stft import STFTSplit, _STFTLayer
+from keras_spectro.layers.compiled import EagerCompiled
+from keras_spectro.layers.stft import STFTSplit
+from keras_spectro.layers.stft_base import _STFTLayer
 
 INITS = ("zeros", "random")
 
@@ -81,7 +83,7 @@ class GriffinLim(InvertibleLayer):
         self.data_format = standardize_data_format(data_format)
         self._source = None  # the STFTSplit whose inverse() this is: it follows that layer's input length
         self._analysis = _Unsaved(None)  # the magnitude STFTSplit of inverse_call, made when needed
-        self._compiled = _Compiled()
+        self._compiled = EagerCompiled()
         self.share_backend(self.backend)
 
     def share_backend(self, backend):
@@ -151,14 +153,12 @@ class GriffinLim(InvertibleLayer):
             real, imag = s * np_.cos(phase), s * np_.sin(phase)
         else:
             real, imag = s, np_.zeros_like(s)
-        if b.name == "jax" and not _jax_traced(s):  # eager JAX: the loop compiled once per shape, and kept
-            if self._compiled.function is None:
-                import jax
-
-                self._compiled.function = jax.jit(self._iterate, static_argnums=3)
-            waves = self._compiled.function(s, real, imag, length)
-        else:
+        # eager: the whole loop compiled once per shape and length, and kept
+        static = (int(length),) if isinstance(length, (int, np.integer)) else None
+        if static is None:
             waves = self._iterate(s, real, imag, length)
+        else:
+            waves = self._compiled.run(b, self._iterate, s, real, imag, static=static, tf_xla=False)  # a loop
         if self.data_format == "channels_last":
             waves = np_.transpose(waves, (0, 2, 1))
         return b.cast(waves, self.compute_dtype)
@@ -212,25 +212,3 @@ class GriffinLim(InvertibleLayer):
             "length": length,
             "data_format": self.data_format,
         }
-
-
-class _Compiled:
-    """A compiled function that a layer keeps, left out of its copies (`__deepcopy__`, `__getstate__`): they compile their own."""
-
-    def __init__(self):
-        self.function = None
-
-    def __deepcopy__(self, memo):
-        return _Compiled()
-
-    def __getstate__(self):
-        return {}
-
-    def __setstate__(self, state):
-        self.function = None
-
-
-def _jax_traced(x):
-    import jax
-
-    return isinstance(x, jax.core.Tracer)

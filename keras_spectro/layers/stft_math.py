@@ -40,7 +40,10 @@ def overlap_add(np_, segments, count, hop):
     """Sums `(n, count, size)` segments placed `hop` apart → `(n, (count - 1) * hop + size)`.
 
     `np_` is a numpy-like module (numpy or a Keras backend's); `count` may be a
-    tensor known only at run time. Only pads, reshapes, slices and adds.
+    tensor known only at run time. Only transposes, pads, reshapes, slices and
+    one sum, however many hops a segment spans: each segment is cut into
+    `blocks` hop-long pieces, piece k of frame t belongs at hop t + k, and
+    padding the frame axis by `blocks` before flattening shifts row k by k.
 
     Example: `overlap_add(np, np.ones((1, 3, 4)), 3, 2)` → `[[1, 1, 2, 2, 2, 2, 1, 1]]`.
     """
@@ -48,12 +51,12 @@ def overlap_add(np_, segments, count, hop):
     blocks = -(-size // hop)
     if blocks * hop != size:
         segments = np_.pad(segments, ((0, 0), (0, 0), (0, blocks * hop - size)))
-    segments = np_.reshape(segments, (-1, count, blocks, hop))
-    total = None
-    for k in range(blocks):
-        shifted = np_.pad(segments[:, :, k, :], ((0, 0), (k, blocks - 1 - k), (0, 0)))
-        total = shifted if total is None else total + shifted
-    return np_.reshape(total, (-1, (count + blocks - 1) * hop))[:, : (count - 1) * hop + size]
+    if blocks == 1:
+        return np_.reshape(segments, (-1, count * hop))[:, : (count - 1) * hop + size]
+    pieces = np_.transpose(np_.reshape(segments, (-1, count, blocks, hop)), (0, 2, 1, 3))  # (n, blocks, count, hop)
+    pieces = np_.reshape(np_.pad(pieces, ((0, 0), (0, 0), (0, blocks), (0, 0))), (-1, blocks * (count + blocks) * hop))
+    skewed = np_.reshape(pieces[:, : blocks * (count + blocks - 1) * hop], (-1, blocks, count + blocks - 1, hop))
+    return np_.reshape(np_.sum(skewed, axis=1), (-1, (count + blocks - 1) * hop))[:, : (count - 1) * hop + size]
 
 
 class WindowSums:
