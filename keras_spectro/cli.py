@@ -127,7 +127,7 @@ def parser():
     command.add_argument("--subtype", help="e.g. PCM_16, PCM_24, FLOAT (default: the source's, PCM_24 for float into FLAC)")
     command = commands.add_parser("demo", help="synthesise audio, train a small denoiser, write WAVs and a PNG")
     command.add_argument("-o", "--output", default="spectro_demo", help="output folder (default: spectro_demo)")
-    command.add_argument("--epochs", type=_positive, default=20, help="training epochs (default: 20)")
+    command.add_argument("--epochs", type=_positive, default=12, help="training epochs (default: 12)")
     return top
 
 

@@ -54,7 +54,7 @@ def snr(reference, estimate):
     return 10 * np.log10(np.sum(reference**2) / np.sum((reference - estimate) ** 2))
 
 
-def run(out_dir="spectro_demo", epochs=20, clips=48, seed=0, say=print):
+def run(out_dir="spectro_demo", epochs=12, clips=48, seed=0, say=print):
     """Runs the whole story and returns a dict of what it measured and wrote."""
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)

@@ -124,17 +124,21 @@ def test_every_option_has_help_text():
             assert action.help, f"keras-spectro {name} {action.dest}: no help text"
 
 
-def _run(args, cwd):
+def _run(args, cwd, quiet=True):
+    """Runs python with `args`; it must succeed, and with `quiet` print no warning."""
     run = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600, env={**os.environ, "MPLBACKEND": "Agg"})
     assert run.returncode == 0, run.stderr[-3000:]
+    assert not quiet or "Warning" not in run.stderr, run.stderr[-3000:]
     return run.stdout
 
 
 def test_demo_trains_saves_loads_and_writes(tmp_path):
     out = _run(["-m", "keras_spectro", "demo", "-o", str(tmp_path / "demo"), "--epochs", "2"], tmp_path)
     assert "SNR on a held-out clip" in out and "loaded it back" in out
-    for name in ("noisy.wav", "denoised.wav", "comparison.png", "denoiser.keras"):
+    for name in ("noisy.wav", "denoised.wav", "clean.wav", "comparison.png", "denoiser.keras"):
         assert (tmp_path / "demo" / name).stat().st_size > 1000
+        assert f"\n  {tmp_path / 'demo' / name} " in out  # the closing list of what it wrote, one line each
+    assert f"\n  {tmp_path / 'demo' / 'data'}{os.sep} " in out and len(list((tmp_path / "demo" / "data" / "noisy").glob("*.wav"))) == 48
     error = float(out.split("max error ")[1].split()[0])
     assert error < 1e-5
 
@@ -153,8 +157,14 @@ def test_examples_run(script, expected, tmp_path):
     if script == "torch_loop.py":
         pytest.importorskip("torch")
     args = [str(ROOT / "examples" / script), "-o", str(tmp_path / "out")] + ([] if script == "quickstart.py" else ["--quick"])
-    assert expected in _run(args, tmp_path)
+    assert expected in _run(args, tmp_path, quiet=script != "denoise.py")
     if script == "quickstart.py":
         assert (tmp_path / "out" / "quickstart.png").exists()
     if script == "long_recording.py":
         assert soundfile.info(tmp_path / "out" / "long_denoised.wav").frames == soundfile.info(tmp_path / "out" / "long_noisy.wav").frames
+
+
+def test_every_example_is_run_by_a_test():
+    tests = "".join(path.read_text() for path in (ROOT / "tests").glob("test_*.py"))
+    for example in sorted((ROOT / "examples").glob("*.py")):
+        assert f'"{example.name}"' in tests or f'"{example.stem}"' in tests, f"no test runs examples/{example.name}"
