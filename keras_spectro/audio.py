@@ -221,6 +221,7 @@ def to_tf_dataset(dataset, pipeline=None):
     first = dataset[0]
     spec = tf.nest.map_structure(lambda x: tf.TensorSpec((None,) + x.shape[1:], tf.float32), first)
     data = tf.data.Dataset.from_generator(batches, output_signature=spec)
+    data = data.apply(tf.data.experimental.assert_cardinality(len(dataset)))  # fit() knows the epoch's length
     if pipeline is not None:
         data = data.map(lambda *xs: tuple(pipeline(x) for x in xs) if len(xs) > 1 else pipeline(xs[0]))
     return data.prefetch(tf.data.AUTOTUNE)

@@ -1,4 +1,4 @@
-"""Beyond one machine: adapt sharded on Ray Data, training on two devices. Run by `tox -e distributed`.
+"""Beyond one machine: adapt sharded on Ray Data, training on two devices. Run by `tox -e heavy`.
 
 Skipped where Ray is not installed (the default tox envs). The Ray tests run under the
 current KERAS_BACKEND; the training tests start their own processes (JAX and TensorFlow).

@@ -1,6 +1,6 @@
 """Export of a SpectrogramDomain model with dft="matmul": SavedModel, TFLite and ONNX, run by their runtimes.
 
-Run by the tox env `export` (it installs the `export` extra), once per backend.
+Run by the tox env `heavy` (it installs the `export` extra), once per backend.
 """
 
 import keras
