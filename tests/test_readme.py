@@ -1,0 +1,25 @@
+"""The README's example runs as pasted, from the repository's root, and prints what it says."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _example():
+    text = (ROOT / "README.md").read_text()
+    start = text.index("```python\n", text.index("## Example")) + len("```python\n")
+    return text[start:text.index("\n```", start)]
+
+
+def test_the_readme_example_runs_as_pasted(tmp_path):
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "data").symlink_to(ROOT / "tests" / "data")  # as in a clone's root
+    run = subprocess.run([sys.executable, "-c", _example()], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip().splitlines()[-1] == "(1, 187009, 2)"  # the whole recording, as the comment says
+    assert "Warning" not in run.stderr, run.stderr[-3000:]
+    assert (tmp_path / "denoiser.keras").exists()
