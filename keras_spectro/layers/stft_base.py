@@ -176,6 +176,14 @@ class _STFTLayer(InvertibleLayer):
         if self.data_format == "channels_last":
             x = np_.transpose(x, (0, 2, 1))
         batch, channels, _ = b.core.shape(x)
+        if b.name == "torch" and self.dft == "fft" and self.representation == "real_imag":
+            padded = x
+            if self.center:
+                half = self.n_fft // 2
+                padded = np_.pad(x, ((0, 0), (0, 0), (half, half)), mode=self.pad_mode)
+            image = self._transform.torch_image(padded, self.data_format == "channels_last")
+            if image is not None:
+                return b.cast(image, self.compute_dtype)
         real, imag = self._spectrum(x)
         if self.representation == "magnitude":  # as mag_phase below, one channel per audio channel
             power = real * real + imag * imag
@@ -227,6 +235,16 @@ class _STFTLayer(InvertibleLayer):
             batch, channels, bins, frames = b.core.shape(x)
             x = np_.transpose(np_.reshape(x, (batch, channels // 2, 2, bins, frames)), (0, 1, 4, 3, 2))
         first, second = x[..., 0], x[..., 1]  # (batch, channels, frames, bins)
+        if b.name == "torch" and self.dft == "fft" and isinstance(length, (int, np.integer)):
+            start = self.n_fft // 2 if self.center else 0
+            reciprocal = self._window_sums.reciprocal(np, frames)
+            signal = self._transform.torch_inverse(
+                first, second, self.representation == "mag_phase", reciprocal, start, int(length), self.data_format == "channels_last"
+            )
+            if signal is not None:
+                if self.data_format == "channels_last":
+                    signal = np_.transpose(signal, (0, 2, 1))
+                return b.cast(signal, self.compute_dtype)
         if self.representation == "mag_phase":
             first, second = first * np_.cos(second), first * np_.sin(second)
         signal = self._overlap_add(first, second, length)
