@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from keras_spectro.layers.padding import MODES, padding_widths
-from keras_spectro.streaming import open_audio, process_file, read_frames  # noqa: F401
+from keras_spectro.files import open_audio, process_file, read_frames  # noqa: F401
 
 
 def load_audio(path, sample_rate=None, channels=None, length=None, mode="right", offset=0, resample=False):

@@ -53,6 +53,11 @@ class SpectrogramDomain(SpectroLayer):
         self.network = network
         self.data_format = standardize_data_format(data_format)
 
+    @property
+    def sample_rate(self):
+        """The rate in Hz the pipeline was made for (`SpectrogramPipeline(..., sample_rate=)`), or None."""
+        return self.pipeline.sample_rate
+
     def _channel_axis(self):
         return 2 if self.data_format == "channels_last" else 1
 

@@ -1,6 +1,7 @@
 """`SpectrogramPipeline`: invertible layers applied in order, adapted in order."""
 
 import keras
+import numpy as np
 
 from keras_spectro.batches import iterate_batches
 from keras_spectro.layers.base import InvertibleLayer, _Unsaved
@@ -16,6 +17,9 @@ class SpectrogramPipeline(InvertibleLayer):
 
     Args:
         layers: a list of `InvertibleLayer`s.
+        sample_rate: the rate in Hz of the audio the pipeline is made for, saved
+            with it (`process_file` then refuses recordings at another rate).
+            Default: that of a `MelScale` inside, else unknown (None).
 
     Example:
 
@@ -31,13 +35,14 @@ class SpectrogramPipeline(InvertibleLayer):
     ```
     """
 
-    def __init__(self, layers, **kwargs):
+    def __init__(self, layers, sample_rate=None, **kwargs):
         super().__init__(**kwargs)
         layers = [keras.saving.deserialize_keras_object(l) if isinstance(l, dict) else l for l in layers]
         if not layers or not all(isinstance(l, InvertibleLayer) for l in layers):
             raise ValueError(f"SpectrogramPipeline takes a non-empty list of InvertibleLayers; got {layers!r}.")
         self._pipeline_layers = layers
         self._inverse = _Unsaved(None)
+        self.sample_rate = _agreed_sample_rate(sample_rate, layers)
 
     @property
     def layers(self):
@@ -65,7 +70,7 @@ class SpectrogramPipeline(InvertibleLayer):
         return self._inverse.layer(inputs)
 
     def inverse(self):
-        return SpectrogramPipeline([layer.inverse() for layer in reversed(self.layers)])
+        return SpectrogramPipeline([layer.inverse() for layer in reversed(self.layers)], sample_rate=self.sample_rate)
 
     def compute_output_shape(self, input_shape):
         for layer in self.layers:
@@ -92,7 +97,25 @@ class SpectrogramPipeline(InvertibleLayer):
                 layer.adapt(_Mapped(self.layers[:i], data, batch_size, steps, verbose))
 
     def get_config(self):
-        return {**super().get_config(), "layers": [keras.saving.serialize_keras_object(l) for l in self.layers]}
+        return {
+            **super().get_config(),
+            "layers": [keras.saving.serialize_keras_object(l) for l in self.layers],
+            "sample_rate": self.sample_rate,
+        }
+
+
+def _agreed_sample_rate(sample_rate, layers):
+    """`sample_rate` (checked), or the one rate the layers state (MelScale, nested pipelines), or None."""
+    if sample_rate is not None:
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.number)) or not 0 < sample_rate < float("inf"):
+            raise ValueError(f"sample_rate must be a positive number of Hz (or None); got {sample_rate!r}.")
+        sample_rate = int(sample_rate) if float(sample_rate).is_integer() else float(sample_rate)
+    stated = {layer.name: layer.sample_rate for layer in layers if getattr(layer, "sample_rate", None) is not None}
+    rates = set(stated.values()) | ({sample_rate} if sample_rate is not None else set())
+    if len(rates) > 1:
+        given = f"sample_rate={sample_rate} but " if sample_rate is not None else ""
+        raise ValueError(f"SpectrogramPipeline: {given}its layers state other rates: {stated}. One pipeline serves one sample rate.")
+    return rates.pop() if rates else None
 
 
 class _Mapped:
