@@ -9,8 +9,8 @@ import pytest
 
 from conftest import BACKEND, assert_exact, to_numpy
 from keras_spectro import GriffinLim, InverseSTFTSplit, SpectrogramPipeline, SpectrogramScaler, STFTSplit
-from keras_spectro.layers import compiled
-from keras_spectro.layers.stft_math import overlap_add
+from keras_spectro.functional import compiled
+from keras_spectro.functional.framing import overlap_add
 
 COMPILES = BACKEND in ("jax", "tensorflow")
 
@@ -36,7 +36,7 @@ def test_compiled_eager_path_gives_the_traced_and_plain_numbers(representation, 
     inputs = keras.Input(shape[1:])
     assert_exact(keras.Model(inputs, stft(inputs)).predict_on_batch(waves), images)
     plain(monkeypatch)
-    assert_exact(STFTSplit(**stft._settings())(waves), images)
+    assert_exact(STFTSplit.from_config(stft.get_config())(waves), images)
     assert_exact(type(inverse).from_config(inverse.get_config())(images), back, 1e-4)
     if representation != "magnitude":
         assert_exact(back, waves)

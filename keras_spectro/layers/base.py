@@ -1,7 +1,5 @@
 """The public base class of every invertible step, and the layer that runs one backwards."""
 
-import sys
-
 import keras
 import numpy as np
 
@@ -11,6 +9,7 @@ except ImportError:  # older Keras
     from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer
 
 from keras_spectro.batches import iterate_batches
+from keras_spectro.functional.common import is_tf_tensor
 
 # Bumped when a layer's config or variables change incompatibly; stored in every config.
 # 2: SpectrogramScaler keeps a `count` variable.
@@ -28,7 +27,7 @@ class SpectroLayer(DataLayer):
     """What every keras_spectro layer shares: tf.data on every backend, versioned configs."""
 
     def __call__(self, inputs, **kwargs):
-        if not self.built and keras.backend.backend() != "tensorflow" and _is_tf_tensor(inputs):
+        if not self.built and keras.backend.backend() != "tensorflow" and is_tf_tensor(inputs):
             self.build(tuple(inputs.shape))  # inside tf.data, other backends see no shape
         return super().__call__(inputs, **kwargs)
 
@@ -228,21 +227,6 @@ class Inverse(InvertibleLayer):
         return {**super().get_config(), "layer": keras.saving.serialize_keras_object(self._forward.layer)}
 
 
-def positive_int(value, name):
-    """`value` as an int, or a ValueError naming `name` unless it is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    return int(value)
-
-
-def standardize_data_format(data_format):
-    """`data_format`, or Keras' `image_data_format()` when None; checked."""
-    data_format = data_format or keras.config.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(f"data_format must be 'channels_last' or 'channels_first'; got {data_format!r}.")
-    return data_format
-
-
 def current_value(variable):
     """`variable`'s value as numpy, also while a function is traced; None where it cannot be read."""
     try:
@@ -256,8 +240,3 @@ def current_value(variable):
         return None if stored is None else np.asarray(keras.ops.convert_to_numpy(stored))
     except Exception:  # e.g. a value handed to another device or freed during training
         return None
-
-
-def _is_tf_tensor(x):
-    tf = sys.modules.get("tensorflow")
-    return tf is not None and isinstance(x, tf.Tensor)

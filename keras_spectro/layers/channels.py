@@ -3,7 +3,8 @@
 import keras
 import numpy as np
 
-from keras_spectro.layers.base import InvertibleLayer, standardize_data_format
+from keras_spectro.functional.common import standardize_data_format
+from keras_spectro.layers.base import InvertibleLayer
 
 
 def magnitude_phase_order(channels, per_channel=2):

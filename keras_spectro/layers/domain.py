@@ -2,7 +2,8 @@
 
 import keras
 
-from keras_spectro.layers.base import InvertibleLayer, SpectroLayer, standardize_data_format
+from keras_spectro.functional.common import standardize_data_format
+from keras_spectro.layers.base import InvertibleLayer, SpectroLayer
 from keras_spectro.layers.pipeline import SpectrogramPipeline
 
 

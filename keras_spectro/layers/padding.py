@@ -2,7 +2,8 @@
 
 import keras
 
-from keras_spectro.layers.base import InvertibleLayer, positive_int, standardize_data_format
+from keras_spectro.functional.common import positive_int, standardize_data_format
+from keras_spectro.layers.base import InvertibleLayer
 
 MODES = ("right", "left", "center")
 

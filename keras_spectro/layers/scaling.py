@@ -3,7 +3,8 @@
 import keras
 import numpy as np
 
-from keras_spectro.layers.base import InvertibleLayer, current_value, standardize_data_format
+from keras_spectro.functional.common import standardize_data_format
+from keras_spectro.layers.base import InvertibleLayer, current_value
 
 MODES = {"minmax": ("minimum", "maximum"), "standard": ("mean", "variance")}
 STATE_KEYS = {"minmax": ("minimum", "maximum"), "standard": ("mean", "m2")}  # partial states' arrays

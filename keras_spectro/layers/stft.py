@@ -2,8 +2,11 @@
 
 import keras
 
-from keras_spectro.layers.base import _Unsaved, positive_int
-from keras_spectro.layers.stft_base import _STFTLayer
+from keras_spectro.functional.reconstruct import griffin_lim_options
+from keras_spectro.layers.base import _Unsaved
+from keras_spectro.layers.stft_base import _ImageToWaveLayer, _STFTLayer
+
+GRIFFIN_LIM_OPTIONS = ("n_iter", "momentum", "init", "seed")
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
@@ -44,9 +47,10 @@ class STFTSplit(_STFTLayer):
         super().__init__(*args, **kwargs)
         if griffin_lim and self.representation != "magnitude":
             raise ValueError(f"griffin_lim options need representation='magnitude'; got {self.representation!r}.")
-        unknown = set(griffin_lim or {}) - {"n_iter", "momentum", "init", "seed"}
+        unknown = set(griffin_lim or {}) - set(GRIFFIN_LIM_OPTIONS)
         if unknown:
-            raise ValueError(f"griffin_lim takes n_iter, momentum, init and seed; got {sorted(unknown)}.")
+            raise ValueError(f"griffin_lim takes {', '.join(GRIFFIN_LIM_OPTIONS)}; got {sorted(unknown)}.")
+        griffin_lim_options(**(griffin_lim or {}))  # checked now
         self._griffin_lim_options = _Unsaved(dict(griffin_lim or {}))
         self._griffin_lim = _Unsaved(None)  # the GriffinLim that invert() uses, made when first needed
 
@@ -70,15 +74,9 @@ class STFTSplit(_STFTLayer):
         if self.representation != "magnitude":
             return self._to_waveform(images, length)
         if self._griffin_lim.layer is None:
-            from keras_spectro.layers.griffin_lim import GriffinLim
-
-            self._griffin_lim.layer = GriffinLim(**self._griffin_lim_settings())
-            self._griffin_lim.layer.share_backend(self.backend)  # TensorFlow inside tf.data, as this layer
+            self._griffin_lim.layer = self._new_inverse()
+            self._griffin_lim.layer.backend = self.backend  # TensorFlow inside tf.data, as this layer
         return self._griffin_lim.layer.reconstruct(images, length)
-
-    def _griffin_lim_settings(self):
-        settings = {k: v for k, v in self._settings().items() if k != "representation"}
-        return {**settings, **self._griffin_lim_options.layer}
 
     def _inverse_length(self):
         """The sample count of the latest input, which the inverses of this layer return."""
@@ -101,16 +99,16 @@ class STFTSplit(_STFTLayer):
             return self._image_to_waveform_shape(input_shape, self._ran_on, default=False)
         return self._image_to_waveform_shape(input_shape, None)
 
+    def _new_inverse(self):
+        if self.representation == "magnitude":
+            from keras_spectro.layers.griffin_lim import GriffinLim  # GriffinLim's inverse is an STFTSplit
+
+            return GriffinLim(**self._stft_config(), **self._griffin_lim_options.layer)
+        return InverseSTFTSplit(**self._stft_config(), representation=self.representation)
+
     def inverse(self):
         """`InverseSTFTSplit` (`GriffinLim` for magnitudes) with the same settings, returning as many samples as this layer's latest input."""
-        if self.representation == "magnitude":
-            from keras_spectro.layers.griffin_lim import GriffinLim
-
-            inverse = GriffinLim(**self._griffin_lim_settings())
-        else:
-            inverse = InverseSTFTSplit(**self._settings())
-        inverse._source = _Unsaved(self)
-        return inverse
+        return self._new_inverse()._follow(self)
 
     def get_config(self):
         options = self._griffin_lim_options.layer
@@ -118,7 +116,7 @@ class STFTSplit(_STFTLayer):
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
-class InverseSTFTSplit(_STFTLayer):
+class InverseSTFTSplit(_ImageToWaveLayer):
     """Turns spectrogram images back into waveforms by exact overlap-add.
 
     The inverse of `STFTSplit` with the same settings: each frame's inverse FFT
@@ -141,42 +139,15 @@ class InverseSTFTSplit(_STFTLayer):
     """
 
     def __init__(self, *args, length=None, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, length=length, **kwargs)
         if self.representation == "magnitude":
             raise ValueError(
                 "InverseSTFTSplit cannot rebuild audio from magnitudes alone (the phase is lost): use "
                 "GriffinLim with the same settings, or STFTSplit(representation='magnitude').inverse()."
             )
-        self.length = None if length is None else positive_int(length, "length")
-        self._source = None  # the STFTSplit whose inverse() this is: it follows that layer's input length
-
-    def _follows_source(self):
-        return self.length is None and self._source is not None and self._source.layer.built
-
-    def build(self, input_shape):
-        if not self._follows_source():
-            self._check_image_shape(input_shape, self.length)
-        channel_axis, bins_axis, _ = self._axes(4)
-        self.input_spec = keras.layers.InputSpec(ndim=4, axes={channel_axis: input_shape[channel_axis], bins_axis: self.bins})
 
     def call(self, inputs):
-        return self._to_waveform(inputs, self._source.layer._inverse_length() if self._follows_source() else self.length)
-
-    def inverse_call(self, inputs):
-        return self._to_image(inputs)
-
-    def compute_output_shape(self, input_shape):
-        if self._follows_source():
-            return self._source.layer.compute_inverse_output_shape(input_shape)
-        self._check_image_shape(input_shape, self.length)
-        return self._image_to_waveform_shape(input_shape, self.length)
-
-    def compute_inverse_output_shape(self, input_shape):
-        return self._waveform_to_image_shape(input_shape)
+        return self._to_waveform(inputs, self._length())
 
     def inverse(self):
-        return STFTSplit(**self._settings())
-
-    def get_config(self):
-        length = self._source.layer.samples if self._follows_source() else self.length
-        return {**super().get_config(), "length": length}
+        return STFTSplit(**self._stft_config(), representation=self.representation)

@@ -1,4 +1,4 @@
-"""Eager calls of a layer's stateless math run through a function compiled once per input signature."""
+"""Eager calls of a layer's pure functions run compiled, once per input signature."""
 
 import collections
 
@@ -14,18 +14,19 @@ TF_JIT_COMPILE = True
 class EagerCompiled:
     """The compiled forms of a layer's pure functions, used only when the layer is called eagerly.
 
-    `run(backend, fn, *tensors, static=())` returns `fn(*tensors, *static)`. Called
+    `run(backend, fn, *tensors, static=())` returns `fn(backend, *tensors, *static)`. Called
     eagerly (outside any trace: no Keras functional build, `tf.function`, `tf.data`,
     `jax.jit`, `torch.compile`) on JAX or TensorFlow, it runs `fn` through `jax.jit` or
     `tf.function` (with XLA unless `tf_xla=False`: TensorFlow cannot differentiate an XLA
     while loop), made once per (function, `static`, input shapes and dtypes) and kept
     for the latest `MAX_SIGNATURES` of them; elsewhere it calls `fn` as it is.
 
-    `fn` must be stateless: it may read constants (windows, DFT matrices) but no
+    `fn` must be pure: everything it reads besides `tensors` comes in `static`
+    (hashable: settings, strings, numbers), which is part of the cache key; no
     variable, whose value a compiled function would keep. A layer's copies
     (`copy.deepcopy`, `__getstate__`) start empty and compile their own.
 
-    Example: `self._compiled.run(self.backend, self._image_math, waves)`.
+    Example: `self._compiled.run(self.backend, waves_to_image, waves, static=(settings, "real_imag", "channels_last"))`.
     """
 
     def __init__(self):
@@ -43,11 +44,11 @@ class EagerCompiled:
     def run(self, backend, fn, *tensors, static=(), tf_xla=TF_JIT_COMPILE):
         compile_ = _COMPILERS.get(backend.name)
         if compile_ is None or backend.name != keras.backend.backend() or not _eager(backend.name, tensors):
-            return fn(*tensors, *static)
-        key = (fn.__name__, static, tuple((tuple(t.shape), str(t.dtype)) for t in tensors))
+            return fn(backend, *tensors, *static)
+        key = (fn, static, tuple((tuple(t.shape), str(t.dtype)) for t in tensors))
         compiled = self._functions.pop(key, None)
         if compiled is None:
-            compiled = compile_(lambda *args: fn(*args, *static), tensors, tf_xla)
+            compiled = compile_(lambda *args: fn(backend, *args, *static), tensors, tf_xla)
             if len(self._functions) >= MAX_SIGNATURES:
                 self._functions.popitem(last=False)
         self._functions[key] = compiled  # the most recently used last

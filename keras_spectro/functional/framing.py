@@ -1,4 +1,4 @@
-"""The STFT's arithmetic: windows, overlap-add and window-square sums, for any frame count."""
+"""The STFT's arithmetic: windows, overlap-add, window-square sums and the two DFTs (FFT, matrix), for any frame count."""
 
 import numpy as np
 

@@ -1,0 +1,72 @@
+"""What the functions and the layers share: the backend a tensor belongs to, argument checks, run-time checks."""
+
+import sys
+
+import keras
+import numpy as np
+from keras.src.utils.backend_utils import DynamicBackend
+
+
+def backend_for(x):
+    """The Keras backend ops for tensor `x`: TensorFlow's for a tf tensor (tf.data), else the configured backend.
+
+    Example: `b = backend_for(waves); b.numpy.transpose(waves, (0, 2, 1))`.
+    """
+    return DynamicBackend("tensorflow" if is_tf_tensor(x) else keras.backend.backend())
+
+
+def is_tf_tensor(x):
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(x, tf.Tensor)
+
+
+def positive_int(value, name):
+    """`value` as an int, or a ValueError naming `name` unless it is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+    return int(value)
+
+
+def standardize_data_format(data_format):
+    """`data_format`, or Keras' `image_data_format()` when None; checked."""
+    data_format = data_format or keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"data_format must be 'channels_last' or 'channels_first'; got {data_format!r}.")
+    return data_format
+
+
+def is_known(size):
+    """Whether a size is a Python int (known when the graph is made), not a run-time tensor."""
+    return isinstance(size, (int, np.integer))
+
+
+def is_runtime(b, size):
+    """Whether `size` is a TensorFlow tensor: a size a graph knows only at run time, checkable there.
+
+    (A JAX export's symbolic size is neither known nor checkable: it is left alone.)
+    """
+    return b.name == "tensorflow" and not is_known(size) and size is not None
+
+
+def safe_sqrt(np_, power):
+    """sqrt(power), 0 with a 0 gradient where power is exactly 0; NaN and inf pass through."""
+    zero = power == 0
+    return np_.where(zero, 0.0, np_.sqrt(np_.where(zero, 1.0, power)))
+
+
+def checked(b, output, conditions):
+    """`output`, made to fail at run time with the message of the first false condition.
+
+    `conditions`: (boolean scalar tensor, message) pairs for sizes known only at run
+    time. Such sizes exist only in TensorFlow graphs (a `None` length under
+    `predict`, `tf.data` on every backend): JAX and torch trace with every size
+    known, where the checks run in Python before any op. Example:
+    `checked(b, images, [(samples >= n_fft, "n_fft is larger than the signal")])`.
+    """
+    if not conditions:
+        return output
+    import tensorflow as tf
+
+    asserts = [tf.debugging.Assert(condition, [message]) for condition, message in conditions]
+    with tf.control_dependencies(asserts):
+        return tf.identity(output)

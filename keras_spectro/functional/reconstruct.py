@@ -1,0 +1,104 @@
+"""Waveforms from STFT magnitudes alone: `griffin_lim`, librosa's fast Griffin-Lim on the exact STFT."""
+
+import numpy as np
+
+from keras_spectro.functional.common import backend_for, checked, is_known, safe_sqrt, standardize_data_format
+from keras_spectro.functional.spectrum import parts_from_public, stft_settings, waves_from_first
+
+INITS = ("zeros", "random")
+
+
+def griffin_lim_options(n_iter=32, momentum=0.99, init="zeros", seed=0):
+    """The Griffin-Lim options, checked: `(n_iter, momentum, init, seed)`."""
+    if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
+        raise ValueError(f"n_iter must be a non-negative integer; got {n_iter!r}.")
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.number)) or not 0 <= momentum < float("inf"):
+        raise ValueError(f"momentum must be a non-negative number; got {momentum!r}.")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}; got {init!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer; got {seed!r}.")
+    return int(n_iter), float(momentum), init, int(seed)
+
+
+def initial_parts(b, s, init, seed):
+    """The starting (real, imag) of magnitudes `s` `(batch, channels, frames, bins)`: phase 0, or uniform with `seed`."""
+    if init == "random":
+        phase = b.random.uniform(b.core.shape(s), maxval=2 * np.pi, dtype="float32", seed=seed)
+        return s * b.numpy.cos(phase), s * b.numpy.sin(phase)
+    return s, b.numpy.zeros_like(s)
+
+
+def iterate(b, s, real, imag, settings, length, n_iter, momentum):
+    """`n_iter` steps of librosa.griffinlim from (real, imag) → float32 waveforms `(batch, channels, length)`.
+
+    `s`: non-negative magnitudes `(batch, channels, frames, bins)`. Pure: every option is an
+    argument, so a compiled form is keyed by all of them.
+    """
+    np_ = b.numpy
+    rate = momentum / (1 + momentum)
+
+    def step(_, state):  # tprev of librosa is previous here (0 at first)
+        real, imag, previous_real, previous_imag = state
+        rebuilt_real, rebuilt_imag = settings.spectrum(b, settings.overlap_add(b, real, imag, length))
+        real, imag = rebuilt_real - rate * previous_real, rebuilt_imag - rate * previous_imag
+        # angles / |angles| * s, and 0 where |angles| is 0 (librosa: angles / (|angles| + tiny) * s)
+        size = safe_sqrt(np_, real * real + imag * imag)
+        gain = np_.where(size == 0, 0.0, s / np_.where(size == 0, 1.0, size))
+        return real * gain, imag * gain, rebuilt_real, rebuilt_imag
+
+    state = (real, imag, np_.zeros_like(s), np_.zeros_like(s))
+    real, imag, _, _ = b.core.fori_loop(0, n_iter, step, state)  # one loop body under jit
+    return settings.overlap_add(b, real, imag, length)
+
+
+def griffin_lim(
+    magnitudes,
+    n_fft=2048,
+    hop_length=None,
+    win_length=None,
+    window="hann",
+    center=True,
+    pad_mode="constant",
+    dft="fft",
+    n_iter=32,
+    momentum=0.99,
+    init="zeros",
+    seed=0,
+    length=None,
+    data_format=None,
+):
+    """Waveforms whose STFT magnitudes approach `magnitudes`: librosa's fast Griffin-Lim (the `GriffinLim` layer's numbers).
+
+    Args:
+        magnitudes: `(batch, bins, frames, channels)` (channels_last) or `(batch, channels,
+            bins, frames)`; negative values count as 0, NaN and inf pass through.
+        n_fft, ..., dft: the STFT settings, as `stft`. n_iter, momentum, init, seed: as
+            `GriffinLim` (`init="zeros"` is librosa's `init=None`).
+        length: the samples to return (default: all the frames cover).
+
+    Example: `waves = griffin_lim(magnitude(*stft(x, n_fft=1024)), n_fft=1024, length=x.shape[1])`
+    """
+    b, data_format = backend_for(magnitudes), standardize_data_format(data_format)
+    settings = stft_settings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
+    return reconstruct(b, magnitudes, settings, length, *griffin_lim_options(n_iter, momentum, init, seed), data_format)
+
+
+def reconstruct(b, magnitudes, settings, length, n_iter, momentum, init, seed, data_format, run=None):
+    """`griffin_lim` with checked settings and options; `run(fn, *tensors, static=...)` may compile the loop (a layer's)."""
+    s = parts_from_public(b, b.cast(magnitudes, "float32"), data_format)
+    s = b.numpy.where(s < 0, 0.0, s)  # NaN stays NaN
+    batch, channels, frames, bins = b.core.shape(s)
+    if bins != settings.bins:
+        raise ValueError(f"griffin_lim: the magnitudes have {bins} frequency bins but n_fft={settings.n_fft} gives {settings.bins}.")
+    length = settings.default_length(frames) if length is None else length
+    checks = settings.check_frames(b, frames, length, "griffin_lim") + settings.check_samples(b, length)
+    if is_known(batch) and batch == 0:
+        return waves_from_first(b, b.numpy.zeros((0, channels, length), "float32"), data_format)
+    real, imag = initial_parts(b, s, init, seed)
+    static = (settings, length, n_iter, momentum)
+    if run is not None and is_known(length):
+        waves = run(iterate, s, real, imag, static=(settings, int(length), n_iter, momentum))
+    else:
+        waves = iterate(b, s, real, imag, *static)
+    return checked(b, waves_from_first(b, waves, data_format), checks)

@@ -1,0 +1,348 @@
+"""The exact STFT and its inverse: `stft`, `istft`, `magnitude`, and the image layouts the layers use."""
+
+import functools
+
+import numpy as np
+
+from keras_spectro.functional.common import (
+    backend_for,
+    checked,
+    is_known,
+    is_runtime,
+    positive_int,
+    safe_sqrt,
+    standardize_data_format,
+)
+from keras_spectro.functional.framing import MIN_WINDOW_SUM, TRANSFORMS, WindowSums, make_window, overlap_add
+
+PAD_MODES = ("constant", "reflect")
+REPRESENTATIONS = ("real_imag", "mag_phase", "magnitude")
+# The settings of one STFT, in the order of `stft`'s arguments: the layers' configs hold them too.
+SETTINGS = ("n_fft", "hop_length", "win_length", "window", "center", "pad_mode", "dft")
+PI = np.float32(np.pi)
+
+
+class STFTSettings:
+    """One STFT's settings, checked, with the constants they need (window, DFT, window-square sums).
+
+    Get one with `stft_settings(...)` (cached). Its methods work on float32 waveforms
+    `(batch, channels, samples)` and on (real, imag) parts `(batch, channels, frames, bins)`,
+    with `b` a Keras backend (`backend_for(x)`, or a layer's `self.backend`).
+
+    Example: `s = stft_settings(n_fft=512); real, imag = s.spectrum(b, waves)`.
+    """
+
+    def __init__(self, n_fft=2048, hop_length=None, win_length=None, window="hann", center=True, pad_mode="constant", dft="fft"):
+        if isinstance(window, (list, tuple, np.ndarray)) and win_length is None:
+            win_length = len(window)
+        self.n_fft = positive_int(n_fft, "n_fft")
+        self.hop_length = positive_int(max(1, n_fft // 4) if hop_length is None else hop_length, "hop_length")
+        self.win_length = positive_int(n_fft if win_length is None else win_length, "win_length")
+        if self.win_length > self.n_fft:
+            raise ValueError(f"win_length ({win_length}) must not exceed n_fft ({n_fft}).")
+        if pad_mode not in PAD_MODES:
+            raise ValueError(f"pad_mode must be one of {PAD_MODES}; got {pad_mode!r}.")
+        if dft not in TRANSFORMS:
+            raise ValueError(f"dft must be one of {sorted(TRANSFORMS)}; got {dft!r}.")
+        self.window = window if window is None or isinstance(window, str) else np.asarray(window).tolist()
+        self.center = bool(center)
+        self.pad_mode = pad_mode
+        self.dft = dft
+        self.window_values = make_window(window, self.win_length, self.n_fft)
+        self.transform = TRANSFORMS[dft](self.window_values, self.n_fft, self.hop_length)
+        self.window_sums = WindowSums(self.window_values, self.hop_length)
+        self._check_covered(self.window_sums.steady(), "in the middle of the signal")
+
+    def config(self):
+        """The settings as a dict of `SETTINGS`."""
+        return {name: getattr(self, name) for name in SETTINGS}
+
+    @property
+    def bins(self):
+        return self.n_fft // 2 + 1
+
+    def frames_for(self, samples):
+        """The number of frames for `samples` samples (None stays None; a tensor gives a tensor)."""
+        if samples is None:
+            return None
+        padded = samples + 2 * (self.n_fft // 2) if self.center else samples
+        return 1 + (padded - self.n_fft) // self.hop_length
+
+    def default_length(self, frames):
+        """The samples that `frames` frames cover when no length is given."""
+        return (frames - 1) * self.hop_length + (0 if self.center else self.n_fft)
+
+    # --- checks: in Python for known sizes, in the graph for sizes known only at run time ---
+    def _check_covered(self, wss, where):
+        low = float(np.min(wss)) if wss.size else 0.0
+        if low < MIN_WINDOW_SUM * self.window_sums.window_sq.max():
+            raise ValueError(
+                f"hop_length={self.hop_length} is too large for this window (win_length="
+                f"{self.win_length}, n_fft={self.n_fft}): samples {where} get almost no window "
+                f"weight, so the inverse cannot exist. Use a smaller hop_length."
+            )
+
+    def _too_short(self, samples):
+        """The message for a sample count the STFT cannot frame (or the reflect padding cannot pad), else None."""
+        if not self.center and samples < self.n_fft:
+            return f"n_fft={self.n_fft} is larger than the signal ({samples} samples) with center=False."
+        if self.center and self.pad_mode == "reflect" and samples <= self.n_fft // 2:
+            return f"pad_mode='reflect' needs more than n_fft // 2 = {self.n_fft // 2} samples; got {samples}."
+        return None
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 (settings objects are few and cached themselves)
+    def _check_known_samples(self, samples):
+        message = self._too_short(samples)
+        if message:
+            raise ValueError(message)
+        frames = self.frames_for(samples)
+        wss = self.window_sums.sums(frames)
+        if self.center:
+            exact = np.pad(wss, (0, samples))[self.n_fft // 2 : self.n_fft // 2 + samples]
+        else:
+            exact = wss[self.n_fft // 2 : (frames - 1) * self.hop_length + self.n_fft // 2 + 1]
+        self._check_covered(exact, f"of a {samples}-sample signal")
+
+    def check_samples(self, b, samples):
+        """Refuses a sample count the STFT cannot frame or the inverse could not bring back.
+
+        Known counts raise a ValueError now; a TensorFlow run-time count gives the
+        `(condition, message)` pairs for `checked` (framing and padding only; the
+        window coverage of a run-time count is not checked).
+        """
+        if is_known(samples):
+            self._check_known_samples(int(samples))
+            return []
+        if not is_runtime(b, samples):
+            return []
+        shortest = self.n_fft if not self.center else (self.n_fft // 2 + 1 if self.pad_mode == "reflect" else 1)
+        what = "n_fft" if not self.center else "pad_mode='reflect' (more than n_fft // 2 samples)"
+        message = f"The signal is shorter than {shortest} samples, too short for {what} with n_fft={self.n_fft}, center={self.center}."
+        return [(samples >= shortest, message)]
+
+    def check_frames(self, b, frames, length, who):
+        """Refuses images of `frames` frames that cannot become `length` samples (now, or as run-time checks)."""
+        if frames is None or length is None:
+            return []
+        if is_known(frames) and is_known(length):
+            if self.frames_for(length) != frames:
+                raise ValueError(f"{who}: images of {frames} frames cannot become {length} samples, which take {self.frames_for(length)} frames {self._advice()}")
+            return []
+        if not (is_runtime(b, frames) or is_runtime(b, length)):
+            return []
+        message = f"{who}: the images' frame count does not fit the sample count asked for (a network that changes the frame count?) {self._advice()}"
+        return [(b.numpy.equal(self.frames_for(length), frames), message)]
+
+    def _advice(self):
+        return (
+            f"(n_fft={self.n_fft}, hop_length={self.hop_length}, center={self.center}). For audio of any length use "
+            "SpectrogramDomain; InverseSTFTSplit(length=None) returns all the samples the frames cover."
+        )
+
+    # --- the transform and its inverse on (real, imag) parts ---------------
+    def spectrum(self, b, x):
+        """float32 waveforms `(batch, channels, samples)` → real, imag `(batch, channels, frames, bins)`.
+
+        The DC bin, and the Nyquist bin for even `n_fft`, have an imaginary part of exactly +0.
+        """
+        if self.center:
+            half = self.n_fft // 2
+            x = b.numpy.pad(x, ((0, 0), (0, 0), (half, half)), mode=self.pad_mode)
+        real, imag = self.transform.stft(b, x)
+        return real, b.numpy.where(self.edge_bins, 0.0, imag)
+
+    @functools.cached_property
+    def edge_bins(self):
+        """True at the bins whose values are real for a real signal: DC, and Nyquist for even n_fft."""
+        mask = np.zeros(self.bins, bool)
+        mask[0] = True
+        mask[-1] = self.n_fft % 2 == 0
+        return mask
+
+    def overlap_add(self, b, real, imag, length):
+        """real, imag `(batch, channels, frames, bins)` → float32 waveforms `(batch, channels, length)`."""
+        np_ = b.numpy
+        batch, channels, frames, _ = b.core.shape(real)
+        segments = self.transform.windowed_irfft(b, real, imag)
+        signal = overlap_add(np_, np_.reshape(segments, (batch * channels, frames, self.n_fft)), frames, self.hop_length)
+        signal = np_.multiply(signal, self.window_sums.reciprocal(np_, frames))
+        if self.center:
+            start = self.n_fft // 2
+        else:  # no frame reaches the last (at most hop_length - 1) samples: they are 0
+            start, signal = 0, np_.pad(signal, ((0, 0), (0, self.hop_length)))
+        return np_.reshape(signal[:, start : start + length], (batch, channels, length))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_settings(n_fft, hop_length, win_length, window, center, pad_mode, dft):
+    return STFTSettings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
+
+
+def stft_settings(n_fft=2048, hop_length=None, win_length=None, window="hann", center=True, pad_mode="constant", dft="fft"):
+    """The checked, cached `STFTSettings` of these arguments (those of `stft`)."""
+    if isinstance(window, (list, np.ndarray)):
+        window = tuple(np.asarray(window, "float64").tolist())
+    return _cached_settings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
+
+
+# --- layouts -----------------------------------------------------------------------
+def waves_first(b, waves, data_format):
+    """Waveforms in `data_format` → float32 `(batch, channels, samples)`."""
+    x = b.cast(waves, "float32")
+    return b.numpy.transpose(x, (0, 2, 1)) if data_format == "channels_last" else x
+
+
+def waves_from_first(b, x, data_format):
+    """float32 `(batch, channels, samples)` → waveforms in `data_format`."""
+    return b.numpy.transpose(x, (0, 2, 1)) if data_format == "channels_last" else x
+
+
+def _parts_order(data_format):
+    """The transpose between the parts' `(batch, channels, frames, bins)` and the public layout (its own inverse)."""
+    return (0, 3, 2, 1) if data_format == "channels_last" else (0, 1, 3, 2)
+
+
+def parts_to_public(b, part, data_format):
+    """`(batch, channels, frames, bins)` → `(batch, bins, frames, channels)` or `(batch, channels, bins, frames)`."""
+    return b.numpy.transpose(part, _parts_order(data_format))
+
+
+parts_from_public = parts_to_public  # the transpose is its own inverse
+
+
+def polar(b, real, imag):
+    """(magnitude, phase in (-π, π]); exact zeros get magnitude and phase 0 with 0 gradient; NaN and inf pass through."""
+    np_ = b.numpy
+    power = real * real + imag * imag
+    silent = power == 0
+    phase = np_.arctan2(np_.where(silent, 0.0, imag), np_.where(silent, 1.0, real))
+    return safe_sqrt(np_, power), np_.where(phase == -PI, PI, phase)
+
+
+def image_from_parts(b, first, second, data_format):
+    """Two parts `(batch, channels, frames, bins)` → an image with interleaved channels `[A1, B1, A2, B2, ...]`."""
+    np_ = b.numpy
+    batch, channels, frames, bins = b.core.shape(first)
+    last = data_format == "channels_last"
+    if b.name == "torch":  # eager torch: transposing each part, then stacking, is one strided pass fewer
+        image = np_.stack([np_.transpose(p, _parts_order(data_format)) for p in (first, second)], axis=-1 if last else 2)
+    else:  # under XLA (every call on JAX, eager TensorFlow): stacking, then one transpose, is faster
+        image = np_.transpose(np_.stack([first, second], axis=-1), (0, 3, 2, 1, 4) if last else (0, 1, 4, 3, 2))
+    shape = (batch, bins, frames, 2 * channels) if last else (batch, 2 * channels, bins, frames)
+    return np_.reshape(image, shape)
+
+
+def parts_from_image(b, images, data_format):
+    """An interleaved image → its two parts `(batch, channels, frames, bins)`, as float32."""
+    np_ = b.numpy
+    x = b.cast(images, "float32")
+    if data_format == "channels_last":
+        batch, bins, frames, channels = b.core.shape(x)
+        x = np_.transpose(np_.reshape(x, (batch, bins, frames, channels // 2, 2)), (0, 3, 2, 1, 4))
+    else:
+        batch, channels, bins, frames = b.core.shape(x)
+        x = np_.transpose(np_.reshape(x, (batch, channels // 2, 2, bins, frames)), (0, 1, 4, 3, 2))
+    return x[..., 0], x[..., 1]
+
+
+# --- what the STFT layers compute -----------------------------------------------------
+def waves_to_image(b, waves, settings, representation, data_format):
+    """Waveforms → images of `representation` (`STFTSplit`'s numbers), stateless."""
+    x = waves_first(b, waves, data_format)
+    if b.name == "torch" and settings.dft == "fft" and representation == "real_imag":
+        padded = x
+        if settings.center:
+            half = settings.n_fft // 2
+            padded = b.numpy.pad(x, ((0, 0), (0, 0), (half, half)), mode=settings.pad_mode)
+        image = settings.transform.torch_image(padded, data_format == "channels_last")
+        if image is not None:
+            return image
+    real, imag = settings.spectrum(b, x)
+    if representation == "magnitude":
+        return parts_to_public(b, safe_sqrt(b.numpy, real * real + imag * imag), data_format)
+    if representation == "mag_phase":
+        real, imag = polar(b, real, imag)
+    return image_from_parts(b, real, imag, data_format)
+
+
+def image_to_waves(b, images, settings, representation, length, data_format):
+    """real_imag or mag_phase images → `length` samples in `data_format` (`InverseSTFTSplit`'s numbers), stateless."""
+    first, second = parts_from_image(b, images, data_format)
+    if b.name == "torch" and settings.dft == "fft" and is_known(length):
+        frames = b.core.shape(first)[2]
+        start = settings.n_fft // 2 if settings.center else 0
+        reciprocal = settings.window_sums.reciprocal(np, frames)
+        signal = settings.transform.torch_inverse(
+            first, second, representation == "mag_phase", reciprocal, start, int(length), data_format == "channels_last"
+        )
+        if signal is not None:
+            return waves_from_first(b, signal, data_format)
+    if representation == "mag_phase":
+        first, second = first * b.numpy.cos(second), first * b.numpy.sin(second)
+    return waves_from_first(b, settings.overlap_add(b, first, second, length), data_format)
+
+
+# --- the public functions -----------------------------------------------------------
+def stft(waves, n_fft=2048, hop_length=None, win_length=None, window="hann", center=True, pad_mode="constant", dft="fft", data_format=None):
+    """The STFT of waveforms as (real, imag), the numbers of `librosa.stft`.
+
+    Args:
+        waves: `(batch, samples, channels)` (channels_last) or `(batch, channels, samples)`.
+        n_fft, hop_length (default `n_fft // 4`), win_length (default `n_fft`), window,
+            center, pad_mode, dft: as in `STFTSplit`.
+        data_format: default `keras.config.image_data_format()`.
+
+    Returns: `(real, imag)`, each float32 `(batch, bins, frames, channels)` (channels_last)
+    or `(batch, channels, bins, frames)`, `bins = n_fft // 2 + 1`.
+
+    Example:
+
+    ```python
+    real, imag = keras_spectro.functional.stft(waves, n_fft=512, hop_length=128)  # (8, 16000, 2) → 2 x (8, 257, 126, 2)
+    ```
+    """
+    b, data_format = backend_for(waves), standardize_data_format(data_format)
+    settings = stft_settings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
+    x = waves_first(b, waves, data_format)
+    batch, channels, samples = b.core.shape(x)
+    checks = settings.check_samples(b, samples)
+    if is_known(batch) and batch == 0:
+        empty = b.numpy.zeros((0, channels, settings.frames_for(samples), settings.bins), "float32")
+        return parts_to_public(b, empty, data_format), parts_to_public(b, empty, data_format)
+    real, imag = settings.spectrum(b, x)
+    return tuple(checked(b, parts_to_public(b, part, data_format), checks) for part in (real, imag))
+
+
+def istft(real, imag, n_fft=2048, hop_length=None, win_length=None, window="hann", center=True, pad_mode="constant", dft="fft", length=None, data_format=None):
+    """The exact inverse of `stft`: (real, imag) → waveforms, `istft(*stft(x), length=samples)` equals `x`.
+
+    Args: those of `stft`, and `length`: the samples to return (default: all the frames
+    cover, `(frames - 1) * hop_length` with `center=True`). Images whose frame count does not
+    fit `length` are refused with a ValueError.
+
+    Returns: float32 `(batch, samples, channels)` (channels_last) or `(batch, channels, samples)`.
+
+    Example: `waves = istft(real, imag, n_fft=512, hop_length=128, length=16000)`
+    """
+    b, data_format = backend_for(real), standardize_data_format(data_format)
+    settings = stft_settings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
+    first = parts_from_public(b, b.cast(real, "float32"), data_format)
+    second = parts_from_public(b, b.cast(imag, "float32"), data_format)
+    batch, channels, frames, bins = b.core.shape(first)
+    if bins != settings.bins:
+        raise ValueError(f"istft: the parts have {bins} frequency bins but n_fft={n_fft} gives {settings.bins}.")
+    length = settings.default_length(frames) if length is None else length
+    checks = settings.check_frames(b, frames, length, "istft") + settings.check_samples(b, length)
+    if is_known(batch) and batch == 0:
+        return waves_from_first(b, b.numpy.zeros((0, channels, length), "float32"), data_format)
+    return checked(b, waves_from_first(b, settings.overlap_add(b, first, second, length), data_format), checks)
+
+
+def magnitude(real, imag):
+    """`|real + i imag|`, 0 with a 0 gradient where both are exactly 0 (NaN and inf pass through).
+
+    Example: `magnitude(*stft(waves, n_fft=1024))` → `(batch, bins, frames, channels)`.
+    """
+    b = backend_for(real)
+    real, imag = b.cast(real, "float32"), b.cast(imag, "float32")
+    return safe_sqrt(b.numpy, real * real + imag * imag)
