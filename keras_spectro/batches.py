@@ -9,13 +9,18 @@ import numpy as np
 def iterate_batches(data, batch_size=None, steps=None, verbose=0):
     """Yields the inputs of each batch of `data`, one at a time.
 
-    `data` is a numpy array (cut into `batch_size` rows, default 32), a
-    `tf.data.Dataset`, a `keras.utils.PyDataset`, or any iterable of batches;
-    an `(x, y)` or `(x, y, weights)` batch yields `x`. At most `steps` batches;
-    `verbose=1` shows a Keras progress bar.
+    `data` is what `fit` takes: a numpy array or a backend tensor (cut into
+    `batch_size` rows, default 32), an `(x, y)` or `(x, y, weights)` tuple of them
+    (only `x` is read), a `tf.data.Dataset`, a `keras.utils.PyDataset`, or any
+    iterable (e.g. a list) of batches; an `(x, y)` or `(x, y, weights)` batch
+    yields `x`. At most `steps` batches; `verbose=1` shows a Keras progress bar.
 
-    Example: `for x in iterate_batches(images, batch_size=8): ...`
+    Example: `for x in iterate_batches((noisy, clean), batch_size=8): ...` (yields noisy batches)
     """
+    if isinstance(data, tuple) and data and _is_array(data[0]):
+        data = data[0]  # (x, y) or (x, y, sample_weight), as fit takes them
+    if _is_array(data) and not isinstance(data, np.ndarray):
+        data = np.asarray(keras.ops.convert_to_numpy(data))
     if isinstance(data, np.ndarray):
         batch_size = batch_size or 32
         batches = (data[i : i + batch_size] for i in range(0, len(data), batch_size))
@@ -44,3 +49,11 @@ def iterate_batches(data, batch_size=None, steps=None, verbose=0):
 def _tf_cardinality(dataset):
     count = int(dataset.cardinality())
     return count if count >= 0 else None
+
+
+def _is_array(x):
+    """A numpy array or a tensor of any backend (not a dataset or a list of batches)."""
+    if isinstance(x, np.ndarray) or keras.ops.is_tensor(x):
+        return True
+    module = type(x).__module__
+    return module.startswith(("tensorflow", "torch", "jax")) and hasattr(x, "shape") and hasattr(x, "dtype")

@@ -131,14 +131,6 @@ def parser():
     return top
 
 
-def _import_the_package():
-    """Completes `keras_spectro` as a plain `import keras_spectro` makes it: the command starts without it (see __init__.py)."""
-    import keras_spectro
-    from keras_spectro import audio, layers, utils  # noqa: F401 (importing a submodule makes it an attribute of the package)
-
-    vars(keras_spectro).update((name, getattr(layers, name)) for name in layers.__all__)
-
-
 def main(argv=None):
     # TensorFlow reads this once, as it loads; unless the user chose a level, keep its log lines off our one-line errors
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -150,7 +142,9 @@ def main(argv=None):
         if path is not None and not os.path.isfile(path):  # before Keras and the backend load, which takes seconds
             print(f"keras-spectro: error: {path}: no such {kind} file.", file=sys.stderr)
             return 1
-    _import_the_package()  # Keras, the backend, and the layers registered for load_model
+    import keras_spectro
+
+    keras_spectro._load()  # Keras, the backend, and the layers registered for load_model
     try:
         {"show": show, "roundtrip": roundtrip, "apply": apply, "demo": demo}[args.command](args)
     except (ValueError, OSError, RuntimeError) as error:

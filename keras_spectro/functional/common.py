@@ -70,3 +70,23 @@ def checked(b, output, conditions):
     asserts = [tf.debugging.Assert(condition, [message]) for condition, message in conditions]
     with tf.control_dependencies(asserts):
         return tf.identity(output)
+
+
+def refuse_at_run_time(b, output, condition, message):
+    """`output`, made to raise `message` when the scalar `condition` is false as the computation runs.
+
+    For a state that cannot be read when a function is traced: TensorFlow gets an
+    `Assert`; JAX (inside its `fit`/`predict`, which hide variable values) a host
+    callback that raises RuntimeError; elsewhere the value is always readable.
+    """
+    if b.name == "tensorflow":
+        return checked(b, output, [(condition, message)])
+    if b.name == "jax":
+        import jax
+
+        def refuse(ok):
+            if not ok:
+                raise RuntimeError(message)
+
+        jax.debug.callback(refuse, condition)
+    return output

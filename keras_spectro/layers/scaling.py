@@ -3,11 +3,13 @@
 import keras
 import numpy as np
 
-from keras_spectro.functional.common import standardize_data_format
+from keras_spectro.functional.common import refuse_at_run_time, standardize_data_format
 from keras_spectro.layers.base import InvertibleLayer, current_value
 
 MODES = {"minmax": ("minimum", "maximum"), "standard": ("mean", "variance")}
 STATE_KEYS = {"minmax": ("minimum", "maximum"), "standard": ("mean", "m2")}  # partial states' arrays
+# A range or std below this share of the values' size is float32 rounding, not a spread (~100 ulps).
+RELATIVE_RESOLUTION = 1e-5
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
@@ -16,7 +18,8 @@ class SpectrogramScaler(InvertibleLayer):
 
     `"minmax"`: `(x - min) / (max - min) * (hi - lo) + lo`;
     `"standard"`: `(x - mean) / std * target_std + target_mean`.
-    A constant stretch of data (zero range or std) is only shifted, so it stays invertible.
+    A constant stretch of data (a range or std of 0, or below 1e-5 of the values' size, i.e.
+    float32 rounding) is only shifted, so it stays invertible and noise is not blown up.
 
     Args:
         mode: `"minmax"` or `"standard"`.
@@ -72,14 +75,18 @@ class SpectrogramScaler(InvertibleLayer):
         self.axis = axis if axis is None or isinstance(axis, (int, str)) else tuple(axis)
         self.data_format = standardize_data_format(data_format)
         self._given = {k: None if given[k] is None else np.asarray(given[k], "float64") for k in names}
+        _check_statistics(self._given, mode)
 
     @property
     def is_adapted(self):
-        """Whether the statistics were learnt or given: the `count` variable is positive."""
+        """Whether the statistics were learnt or given (the `count` variable is positive); None where
+        the value cannot be read now (inside JAX's `fit`/`predict`, whose calls then check it as they run)."""
         if self._given[MODES[self.mode][0]] is not None:
             return True
-        value = current_value(self.count) if self.built else 0
-        return value is None or bool(value > 0)
+        if not self.built:
+            return False
+        value = current_value(self.count)
+        return None if value is None else bool(value > 0)
 
     def _kept_axes(self, rank):
         if self.axis is None:
@@ -121,24 +128,34 @@ class SpectrogramScaler(InvertibleLayer):
             target_center, target_spread = low, high - low
         else:
             spread, target_center, target_spread = np_.sqrt(second), self.target_mean, self.target_std
-        gain = target_spread / np_.where(spread > 0, spread, 1.0)
+        # a spread within float32 rounding of the values themselves is no spread: such data is only shifted
+        size = np_.maximum(np_.abs(first), np_.abs(second)) if self.mode == "minmax" else np_.abs(first)
+        varies = spread > RELATIVE_RESOLUTION * size
+        gain = np_.where(varies, target_spread / np_.where(varies, spread, 1.0), 1.0)
         return gain, target_center - first * gain
 
-    def _check_adapted(self):
-        if not self.is_adapted:
-            raise RuntimeError(
-                f"{self.name} has no statistics yet: call adapt(data) first, or pass "
-                f"{' and '.join(MODES[self.mode])} to SpectrogramScaler."
-            )
+    def _not_adapted_message(self):
+        return (
+            f"{self.name} has no statistics yet: call adapt(data) first, or pass "
+            f"{' and '.join(MODES[self.mode])} to SpectrogramScaler (a clone_model copy needs set_weights)."
+        )
+
+    def _checked_affine(self, inputs):
+        """(inputs, gain, offset), refusing a scaler without statistics now, or as the call runs where unreadable now."""
+        adapted = self.is_adapted
+        if adapted is False:
+            raise RuntimeError(self._not_adapted_message())
+        gain, offset = self._affine()
+        if adapted is None:
+            inputs = refuse_at_run_time(self.backend, inputs, self.convert_weight(self.count) > 0, self._not_adapted_message())
+        return inputs, gain, offset
 
     def call(self, inputs):
-        self._check_adapted()
-        gain, offset = self._affine()
+        inputs, gain, offset = self._checked_affine(inputs)
         return self.backend.cast(self.backend.cast(inputs, "float32") * gain + offset, self.compute_dtype)
 
     def inverse_call(self, inputs):
-        self._check_adapted()
-        gain, offset = self._affine()
+        inputs, gain, offset = self._checked_affine(inputs)
         return self.backend.cast((self.backend.cast(inputs, "float32") - offset) / gain, self.compute_dtype)
 
     # --- adapt: partial states merged exactly, whatever the batching or sharding ---
@@ -231,6 +248,19 @@ class SpectrogramScaler(InvertibleLayer):
         for name, value in self._given.items():
             config[name] = None if value is None else value.tolist()
         return config
+
+
+def _check_statistics(given, mode):
+    """Refuses given statistics that no data has: NaN or inf, a negative variance, minimum > maximum."""
+    first, second = (given[name] for name in MODES[mode])
+    if first is None:
+        return
+    if not (np.all(np.isfinite(first)) and np.all(np.isfinite(second))):
+        raise ValueError(f"SpectrogramScaler: the given {' and '.join(MODES[mode])} hold NaN or inf.")
+    if mode == "standard" and np.any(second < 0):
+        raise ValueError(f"SpectrogramScaler: a variance cannot be negative; got a minimum of {second.min()}.")
+    if mode == "minmax" and np.any(first > np.broadcast_to(second, np.broadcast_shapes(first.shape, second.shape))):
+        raise ValueError("SpectrogramScaler: the given minimum exceeds the maximum.")
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
