@@ -244,7 +244,7 @@ class _Writer:
 
     def __init__(self, target, fmt, subtype, file, rate, clip):
         self.target, self.subtype, self.clip, self.clipped = target, subtype, clip, 0
-        self.frames, self.done, self.shortfall = file.frames, 0, 0
+        self.frames, self.rate, self.done, self.shortfall = file.frames, file.samplerate, 0, 0
         self.stream = None
         if rate != file.samplerate:
             self.stream = _soxr().ResampleStream(rate, file.samplerate, file.channels, dtype="float32", quality="HQ")
@@ -268,10 +268,12 @@ class _Writer:
             block = self.stream.resample_chunk(block, last=last)
         block = block[: self.frames - self.done]
         if self.subtype not in UNBOUNDED and block.size:
-            peak = float(np.abs(block).max())
+            where = int(np.abs(block).max(axis=1).argmax())
+            peak = float(np.abs(block[where]).max())
             if peak > 1 and not self.clip:
                 raise ValueError(
-                    f"The model's output reaches {peak:.4g}, beyond the [-1, 1] that {self.subtype} holds; nothing was written. "
+                    f"The model's output reaches {peak:.4g} at {(self.done + where) / self.rate:.3f} s, beyond the [-1, 1] "
+                    f"that {self.subtype} holds; nothing was written. "
                     "Pass clip=True (--clip) to clip it, or write a FLOAT WAV."
                 )
             self.clipped += int(np.count_nonzero(np.abs(block) > 1))
