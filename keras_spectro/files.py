@@ -106,7 +106,8 @@ def process_file(
     start at multiples of the model's STFT hop, and every chunk is run with one
     shape: the last one ends at the end of the file, padded with fewer than a
     hop of zeros (the overlap is rounded up so that this pads no frame in). A
-    recording no longer than one chunk is run once, at its own length. So for a
+    recording no longer than one chunk is run once, at its own length (so one
+    model run over several such files sees several shapes). So for a
     linear model (e.g. a fixed gain per frequency bin) with `pad_mode="constant"`
     the result equals processing the whole file at once, to float32 rounding
     (with `pad_mode="reflect"` the last `n_fft // 2` samples see those zeros
@@ -182,7 +183,7 @@ def process_file(
         starts = [*range(0, total - length, step), max(0, -(-(total - length) // hop) * hop)]
         fade = _fade(overlap)
         progress = keras.utils.Progbar(len(starts), unit_name="chunk") if verbose and len(starts) > 1 else None
-        handler, write = _on_sigterm(), None
+        restore, write = _on_sigterm(), None
         try:
             write = _Writer(target, fmt, subtype, file, rate, clip)
             written, pending = 0, None
@@ -205,20 +206,20 @@ def process_file(
                 write.discard()
             raise
         finally:
-            if handler is not None:
-                signal.signal(signal.SIGTERM, handler)
+            restore()
     return target
 
 
 def _on_sigterm():
-    """Makes SIGTERM raise `Terminated` (main thread only); returns the old handler to restore, or None."""
+    """Makes SIGTERM raise `Terminated` (in the main thread only: elsewhere it cannot); returns what restores the old handler."""
     if threading.current_thread() is not threading.main_thread():
-        return None
+        return lambda: None
 
     def terminate(signum, frame):
         raise Terminated(128 + signum)
 
-    return signal.signal(signal.SIGTERM, terminate)
+    old = signal.signal(signal.SIGTERM, terminate)
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
 
 
 def _run(model, wave, size, channels_first):
@@ -253,7 +254,11 @@ class _Writer:
         folder, name = os.path.split(os.path.abspath(target))
         self.temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
         self.out = None
-        self.out = self._do(soundfile.SoundFile, self.temporary, "x", file.samplerate, file.channels, subtype, format=fmt)
+        try:
+            self.out = self._do(soundfile.SoundFile, self.temporary, "x", file.samplerate, file.channels, subtype, format=fmt)
+        except BaseException:
+            self.discard()
+            raise
 
     def _do(self, action, *args, **kwargs):
         """Runs a soundfile call; its errors name the target, not the temporary."""
@@ -377,7 +382,7 @@ def _subtype(fmt, file, subtype, target):
     if subtype is None:
         subtype = file.subtype if _writable(fmt, file.subtype, file) else "PCM_24"
     elif not _writable(fmt, subtype, file):
-        raise ValueError(f"{target}: {fmt} files cannot hold subtype {subtype!r} here; pick one of {sorted(soundfile.available_subtypes(fmt))}.")
+        raise ValueError(f"{target}: {fmt} files cannot hold subtype {subtype!r}; pick one of {sorted(soundfile.available_subtypes(fmt))}.")
     return subtype
 
 
