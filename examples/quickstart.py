@@ -1,6 +1,6 @@
 """Quickstart: audio files → spectrogram images → audio, with pictures.
 
-    python examples/quickstart.py [FILE ...] [-o OUT_DIR]
+    python examples/quickstart.py [FILE ...] [-o OUT_DIR] [--quick]
 """
 
 import argparse
@@ -18,11 +18,11 @@ import keras_spectro as ks  # noqa: E402
 DATA = pathlib.Path(__file__).resolve().parents[1] / "tests" / "data"
 
 
-def main(files, out_dir):
+def main(files, out_dir, seconds=3):
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # 1. files → a batch of equal-length stereo waveforms (mono files are repeated to 2 channels)
-    waves = np.stack([ks.audio.load_audio(f, sample_rate=44100, channels=2, length=3 * 44100) for f in files])
+    waves = np.stack([ks.audio.load_audio(f, sample_rate=44100, channels=2, length=seconds * 44100) for f in files])
     # 2. waveforms → images: [real, imag] per channel, scaled to [-1, 1] by statistics learnt from the batch
     to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=1024, hop_length=256), ks.SpectrogramScaler("minmax")])
     to_images.adapt(waves)
@@ -47,5 +47,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("files", nargs="*", default=[DATA / "voice_stereo_16bit_44k.wav", DATA / "voice_stereo_noisy_44k.wav"])
     parser.add_argument("-o", "--output", default="quickstart_out")
+    parser.add_argument("--quick", action="store_true", help="one second of each file (for tests)")
     args = parser.parse_args()
-    main(args.files, args.output)
+    main(args.files, args.output, 1 if args.quick else 3)

@@ -6,7 +6,7 @@ data set would be), adapts a pipeline over the noisy files with Ray Data on a lo
 model holding the pipeline (a `SpectrogramDomain`) for an epoch and saves it.
 
     pip install "keras_spectro[ray]"
-    python examples/ray_adapt.py [-o OUT_DIR]
+    python examples/ray_adapt.py [-o OUT_DIR] [--quick]
 """
 
 import argparse
@@ -25,12 +25,12 @@ DATA = pathlib.Path(__file__).resolve().parents[1] / "tests" / "data"
 RATE, SEGMENT = 44100, 22050
 
 
-def write_segments(out_dir):
-    """Noisy and clean half-second segment files, in two folders."""
+def write_segments(out_dir, count=None):
+    """Noisy and clean half-second segment files (the first `count`, or all), in two folders."""
     for kind, name in (("noisy", "voice_stereo_noisy_44k.wav"), ("clean", "voice_stereo_16bit_44k.wav")):
         wave = ks.audio.load_audio(DATA / name, sample_rate=RATE)
         (out_dir / kind).mkdir(parents=True, exist_ok=True)
-        for i in range(len(wave) // SEGMENT):
+        for i in range(min(len(wave) // SEGMENT, count or len(wave))):
             ks.utils.save_wav(out_dir / kind / f"{i:03d}.wav", wave[i * SEGMENT : (i + 1) * SEGMENT], RATE, subtype="FLOAT")
     return sorted((out_dir / "noisy").glob("*.wav")), sorted((out_dir / "clean").glob("*.wav"))
 
@@ -41,9 +41,9 @@ def make_pipeline():
     )
 
 
-def main(out_dir):
+def main(out_dir, quick=False):
     out_dir = pathlib.Path(out_dir)
-    noisy, clean = write_segments(out_dir / "segments")
+    noisy, clean = write_segments(out_dir / "segments", 4 if quick else None)
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
@@ -81,4 +81,6 @@ def main(out_dir):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-o", "--output", default="ray_adapt_out")
-    main(parser.parse_args().output)
+    parser.add_argument("--quick", action="store_true", help="four segments (for tests)")
+    args = parser.parse_args()
+    main(args.output, args.quick)

@@ -1,13 +1,12 @@
 """Audio files in, batches out: `load_audio`, `AudioFileDataset` and its tf.data / PyTorch adapters."""
 
-import math
 import os
 
 import keras
 import numpy as np
 
 from keras_spectro.layers.padding import MODES, padding_widths
-from keras_spectro.files import open_audio, process_file, read_frames  # noqa: F401
+from keras_spectro.files import open_audio, process_file, read_frames, read_resampled, resampled_length  # noqa: F401
 
 
 def load_audio(path, sample_rate=None, channels=None, length=None, mode="right", offset=0, resample=False):
@@ -55,33 +54,12 @@ def load_audio(path, sample_rate=None, channels=None, length=None, mode="right",
         start, stop = offset, total if length is None else min(total, offset + length)
         if length is not None and mode == "left":
             start, stop = max(offset, total - length), total
-        wave = _read_resampled(file, start, stop, sample_rate) if convert else read_frames(file, start, stop)
+        wave = read_resampled(file, start, stop, sample_rate) if convert else read_frames(file, start, stop)
     if channels is not None and wave.shape[1] != channels:
         wave = np.repeat(wave, channels, axis=1)
     if length is not None and len(wave) < length:
         wave = np.pad(wave, (padding_widths(len(wave), length, mode), (0, 0)))
     return wave
-
-
-def resampled_length(frames, rate, new_rate):
-    """The sample count of `frames` samples converted from `rate` to `new_rate` (as soxr rounds it)."""
-    return (2 * frames * new_rate + rate) // (2 * rate)
-
-
-def _read_resampled(file, start, stop, rate):
-    """Samples `start:stop` at `rate` of an open file: reads that part plus some context and converts it."""
-    try:
-        import soxr
-    except ImportError:
-        raise ImportError('resample=True needs soxr: pip install "keras_spectro[resample]"') from None
-    source = file.samplerate
-    common = math.gcd(source, rate)
-    context = 1024 * -(-source // rate)  # 4x the longest filter measured for soxr "HQ"
-    # a part that starts where a source and an output sample coincide converts as the whole file does
-    first = max(0, (start * source // rate - context) // (source // common))
-    wave = read_frames(file, first * (source // common), min(file.frames, -(-stop * source // rate) + context))
-    skip = start - first * (rate // common)
-    return soxr.resample(wave, source, rate, quality="HQ")[skip : skip + stop - start]
 
 
 class AudioFileDataset(keras.utils.PyDataset):
@@ -165,10 +143,17 @@ class AudioFileDataset(keras.utils.PyDataset):
             raise IndexError(f"batch {index} out of range: the dataset has {len(self)} batches.")
         picked = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         offsets = [self._offset(i) for i in picked]
-        inputs = self._load([self.files[i] for i in picked], offsets)
+        inputs = self._read([self.files[i] for i in picked], offsets)
         if self.targets is None:
-            return inputs
-        return inputs, self._load([self.targets[i] for i in picked], offsets)
+            return self._batch(inputs)
+        targets = self._read([self.targets[i] for i in picked], offsets)
+        for i, wave, target in zip(picked, inputs, targets):
+            if wave.shape != target.shape:
+                raise ValueError(
+                    f"{self.files[i]} ({wave.shape[0]} samples, {wave.shape[1]} channels) and its target {self.targets[i]} "
+                    f"({target.shape[0]} samples, {target.shape[1]} channels) differ; pass length= and channels=, or pair other files."
+                )
+        return self._batch(inputs), self._batch(targets)
 
     def _offset(self, index):
         """Where file `index` is read from this epoch: random in mode "random", else 0."""
@@ -186,11 +171,14 @@ class AudioFileDataset(keras.utils.PyDataset):
                 self._frames[path] = resampled_length(file.frames, rate, wanted) if convert else file.frames
         return self._frames[path]
 
-    def _load(self, paths, offsets):
+    def _read(self, paths, offsets):
         waves = [load_audio(p, offset=o, **self.load_options) for p, o in zip(paths, offsets)]
         if len({w.shape for w in waves}) > 1:
             shapes = ", ".join(f"{p}: {w.shape}" for p, w in zip(paths, waves))
             raise ValueError(f"Files of one batch differ in shape ({shapes}); pass length= and channels=.")
+        return waves
+
+    def _batch(self, waves):
         batch = np.stack(waves)
         if self.pipeline is None:
             return batch

@@ -18,17 +18,17 @@ def show(args):
 
 def apply(args):
     import time
+    import warnings
 
     import keras
 
     import keras_spectro as ks
+    from keras_spectro.files import check_target
 
     # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
     with ks.audio.open_audio(args.source) as file:
         seconds, channels, rate = file.frames / file.samplerate, file.channels, file.samplerate
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{args.output}: the folder {folder} does not exist.")
+    check_target(args.source, args.output)
     try:
         model = keras.models.load_model(args.model, compile=False)
     except Exception as error:  # Keras raises many kinds here, often over several lines
@@ -36,7 +36,14 @@ def apply(args):
     begin = time.perf_counter()
     # a progress bar (Keras prints it on stdout) only for a person watching
     verbose = int(sys.stdout.isatty())
-    ks.audio.process_file(model, args.source, args.output, args.chunk_seconds, args.overlap_seconds, args.subtype, verbose=verbose)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ks.audio.process_file(
+            model, args.source, args.output, args.chunk_seconds, args.overlap_seconds, args.subtype, verbose, args.clip, args.resample
+        )
+    for warning in caught:  # e.g. what --clip clipped: one line each, no library noise
+        if issubclass(warning.category, UserWarning) and "keras_spectro" in warning.filename:
+            print("keras-spectro: warning:", warning.message, file=sys.stderr)
     took = max(time.perf_counter() - begin, 1e-6)
     with ks.audio.open_audio(args.output) as file:
         subtype = file.subtype
@@ -124,7 +131,9 @@ def parser():
     command.add_argument("-o", "--output", required=True, help="the result, a .wav or .flac file (the extension picks the format)")
     command.add_argument("--chunk-seconds", type=_number(True, "seconds"), default=10.0, help="seconds processed at a time (default: 10)")
     command.add_argument("--overlap-seconds", type=_number(False, "seconds"), default=1.0, help="overlap of consecutive chunks, cross-faded (default: 1)")
-    command.add_argument("--subtype", help="e.g. PCM_16, PCM_24, FLOAT (default: the source's, PCM_24 for float into FLAC)")
+    command.add_argument("--subtype", help="e.g. PCM_16, PCM_24, FLOAT (default: the source's, else PCM_24: float into FLAC, MP3 or Ogg into WAV)")
+    command.add_argument("--clip", action="store_true", help="clip output beyond [-1, 1] (with a warning) instead of refusing it, for subtypes other than FLOAT and DOUBLE")
+    command.add_argument("--resample", action="store_true", help="convert a recording at another rate than the model's to the model's rate, and the output back")
     command = commands.add_parser("demo", help="synthesise audio, train a small denoiser, write WAVs and a PNG")
     command.add_argument("-o", "--output", default="spectro_demo", help="output folder (default: spectro_demo)")
     command.add_argument("--epochs", type=_positive, default=12, help="training epochs (default: 12)")
@@ -145,6 +154,7 @@ def main(argv=None):
     import keras_spectro
 
     keras_spectro._load()  # Keras, the backend, and the layers registered for load_model
+    from keras_spectro.files import Terminated
     try:
         {"show": show, "roundtrip": roundtrip, "apply": apply, "demo": demo}[args.command](args)
     except (ValueError, OSError, RuntimeError) as error:
@@ -153,6 +163,9 @@ def main(argv=None):
     except KeyboardInterrupt:  # process_file has removed its temporary file
         print("keras-spectro: interrupted", file=sys.stderr)
         return 130
+    except Terminated as stop:  # SIGTERM, after the same cleanup
+        print("keras-spectro: terminated", file=sys.stderr)
+        return stop.code
     return 0
 
 

@@ -1,16 +1,28 @@
 """Long recordings piece by piece: `open_audio` and `process_file` (also in `keras_spectro.audio`)."""
 
+import io
 import math
 import os
 import secrets
+import signal
+import threading
+import warnings
 
 import keras
 import numpy as np
 import soundfile
 
+from keras_spectro.layers.domain import SpectrogramDomain
+from keras_spectro.layers.padding import AudioPadding
+from keras_spectro.layers.pipeline import SpectrogramPipeline
 from keras_spectro.layers.stft import InverseSTFTSplit, STFTSplit
 
 FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+UNBOUNDED = ("FLOAT", "DOUBLE")  # subtypes that hold values beyond [-1, 1]
+
+
+class Terminated(SystemExit):
+    """Raised inside `process_file` on SIGTERM (after its cleanup), with exit code 128 + 15."""
 
 
 def open_audio(path):
@@ -40,33 +52,99 @@ def read_frames(file, start, stop):
         raise ValueError(f"{file.name}: not an audio file that can be read ({error}).") from None
 
 
-def process_file(model, source, target, chunk_seconds=10.0, overlap_seconds=1.0, subtype=None, verbose=1):
+def resampled_length(frames, rate, new_rate):
+    """The sample count of `frames` samples converted from `rate` to `new_rate` (as soxr rounds it)."""
+    return (2 * frames * new_rate + rate) // (2 * rate)
+
+
+def _soxr():
+    try:
+        import soxr
+    except ImportError:
+        raise ImportError('resample=True needs soxr: pip install "keras_spectro[resample]"') from None
+    return soxr
+
+
+def read_resampled(file, start, stop, rate):
+    """Samples `start:stop` at `rate` of an open file: reads that part plus some context and converts it."""
+    soxr = _soxr()
+    source = file.samplerate
+    common = math.gcd(source, rate)
+    context = 1024 * -(-source // rate)  # 4x the longest filter measured for soxr "HQ"
+    # a part that starts where a source and an output sample coincide converts as the whole file does
+    first = max(0, (start * source // rate - context) // (source // common))
+    wave = read_frames(file, first * (source // common), min(file.frames, -(-stop * source // rate) + context))
+    skip = start - first * (rate // common)
+    return soxr.resample(wave, source, rate, quality="HQ")[skip : skip + stop - start]
+
+
+def check_target(source, target):
+    """The target's format (`"WAV"` or `"FLAC"`), after checking that `target` can be written and is not `source`."""
+    source, target = os.fspath(source), os.fspath(target)
+    fmt = FORMATS.get(os.path.splitext(target)[1].lower())
+    if fmt is None:
+        raise ValueError(f"{target}: the target must end in .wav or .flac (it picks the format).")
+    folder = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{target}: the folder {folder} does not exist.")
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"{target}: is a folder, not a file name.")
+    if os.path.exists(target) and os.path.exists(source) and os.path.samefile(source, target):
+        raise ValueError(f"{target}: is the source recording itself; write the result to another file.")
+    return fmt
+
+
+def process_file(
+    model, source, target, chunk_seconds=10.0, overlap_seconds=1.0, subtype=None, verbose=1, clip=False, resample=False
+):
     """Runs an audio-to-audio model over a recording of any length, chunk by chunk.
 
-    Memory is bounded by one chunk. Consecutive chunks overlap by `overlap_seconds`;
-    in each overlap the earlier chunk's output keeps weight 1 for the first
-    quarter, fades linearly to 0 over the middle half and has weight 0 in the last
-    quarter (the later chunk gets 1 minus that). Each chunk's output is thus used
-    only at least a quarter overlap away from its own edges, and chunks start at
-    multiples of the model's STFT hop (the chunk step is rounded down to one), so
-    for a linear model (e.g. a fixed gain per frequency bin) the result equals
-    processing the whole file at once, to float32 rounding. That needs a quarter of
-    the overlap to be at least `n_fft + hop_length` samples of the model's largest
-    STFT (a ValueError says otherwise); a network that looks across frames needs
-    more. The target is written to a temporary file in its folder and renamed at
-    the end: an error leaves neither a partial target nor the temporary behind.
+    Memory is bounded by one chunk. Consecutive chunks overlap by about
+    `overlap_seconds`; in each overlap the earlier chunk's output keeps weight 1
+    for the first quarter, fades linearly to 0 over the middle half and has
+    weight 0 in the last quarter (the later chunk gets 1 minus that). Chunks
+    start at multiples of the model's STFT hop, and every chunk is run with one
+    shape: the last one ends at the end of the file, padded with fewer than a
+    hop of zeros (the overlap is rounded up so that this pads no frame in). A
+    recording no longer than one chunk is run once, at its own length (so one
+    model run over several such files sees several shapes). So for a
+    linear model (e.g. a fixed gain per frequency bin) with `pad_mode="constant"`
+    the result equals processing the whole file at once, to float32 rounding
+    (with `pad_mode="reflect"` the last `n_fft // 2` samples see those zeros
+    instead of a reflection). That needs a quarter of the overlap to be at
+    least `n_fft + hop_length` samples of the model's largest STFT (a
+    ValueError says otherwise); a network that looks across frames needs more.
+
+    Refused before the model runs, with a ValueError: a target that is the
+    source; a model holding `AudioPadding` (it would pad or cut every chunk);
+    a recording at another rate than the model's `sample_rate`, unless
+    `resample=True`; a subtype the target format cannot write. NaN or inf in
+    the model's output is a ValueError. The target is written to a temporary
+    file in its folder and renamed at the end: an error, Ctrl-C or SIGTERM
+    leaves neither a partial target nor the temporary behind (SIGTERM raises
+    `Terminated`, a `SystemExit` with code 143, after the cleanup).
 
     Args:
         model: a Keras model (or a `.keras` path, or a layer such as a
-            `SpectrogramDomain`) from waveforms `(batch, samples, channels)` to
-            waveforms of the same sample count.
+            `SpectrogramDomain`) from waveforms `(batch, samples, channels)`
+            (or `(batch, channels, samples)` for a `channels_first` domain) to
+            waveforms of the same shape.
         source: an audio file (any libsndfile format); its channel count must
-            be the model's input channel count. The output has its sample rate.
+            be the model's input channel count. The output has its sample rate
+            and sample count.
         target: a `.wav` or `.flac` path (the extension picks the format).
         chunk_seconds, overlap_seconds: the chunk length and the overlap.
         subtype: e.g. `"PCM_16"`, `"FLOAT"`; default: the source's subtype when
-            the target format has it, else `"PCM_24"` (e.g. float into FLAC).
+            the target format can write it, else `"PCM_24"` (e.g. float into
+            FLAC, MP3 or Ogg into WAV).
         verbose: 0 for silence; otherwise a progress bar when there is more than one chunk.
+        clip: output beyond [-1, 1] for a subtype other than FLOAT or DOUBLE
+            (every FLAC) is a ValueError naming the peak; `clip=True` clips it
+            with a warning instead, as `save_wav` does. FLOAT and DOUBLE keep it.
+        resample: for a model that knows its rate (`SpectrogramDomain.sample_rate`)
+            and a recording at another, convert each chunk to the model's rate
+            (as `load_audio(..., resample=True)`, soxr "HQ") and the output back
+            (a soxr stream), instead of refusing the recording.
 
     Returns: the target path.
 
@@ -78,87 +156,213 @@ def process_file(model, source, target, chunk_seconds=10.0, overlap_seconds=1.0,
     ```
     """
     source, target = os.fspath(source), os.fspath(target)
-    fmt = FORMATS.get(os.path.splitext(target)[1].lower())
-    if fmt is None:
-        raise ValueError(f"{target}: the target must end in .wav or .flac (it picks the format).")
-    folder = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{target}: the folder {folder} does not exist.")
-    if os.path.isdir(target):
-        raise IsADirectoryError(f"{target}: is a folder, not a file name.")
+    fmt = check_target(source, target)
     if isinstance(model, (str, os.PathLike)):
         model = keras.saving.load_model(model, compile=False)
+    inner = list(_inner_layers(model, set()))
+    padding = next((layer for layer in inner if isinstance(layer, AudioPadding)), None)
+    if padding is not None:
+        raise ValueError(
+            f"The model holds AudioPadding(length={padding.length}), which pads or cuts every chunk to {padding.length} samples: "
+            "process_file cannot run it piece by piece; call the model on the whole recording instead."
+        )
+    channels_first = _data_format(inner) == "channels_first"
     with open_audio(source) as file:
-        wanted = _input_channels(model)
+        wanted = _input_channels(model, channels_first)
         if wanted is not None and wanted != file.channels:
             raise ValueError(f"{source} has {file.channels} channel(s), but the model takes {wanted}.")
-        step, overlap = _chunk_step(model, file.samplerate, chunk_seconds, overlap_seconds)
-        subtype = _subtype(fmt, file.subtype, subtype)
-        predict = model.predict_on_batch if isinstance(model, keras.Model) else lambda x: keras.ops.convert_to_numpy(model(x))
+        rate = _model_rate(inner) or file.samplerate
+        if rate != file.samplerate and not resample:
+            raise ValueError(
+                f"{source}: sample rate {file.samplerate} Hz, but the model was made for {rate} Hz "
+                "(pass resample=True, or --resample, to convert the recording)."
+            )
+        subtype = _subtype(fmt, file, subtype, target)
+        total = resampled_length(file.frames, file.samplerate, rate) if rate != file.samplerate else file.frames
+        step, overlap, length, hop = _chunk_step(inner, rate, chunk_seconds, overlap_seconds)
+        starts = [*range(0, total - length, step), max(0, -(-(total - length) // hop) * hop)]
         fade = _fade(overlap)
-        starts = range(0, max(file.frames - overlap, 1), step)
         progress = keras.utils.Progbar(len(starts), unit_name="chunk") if verbose and len(starts) > 1 else None
-        temporary = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(4)}.tmp")
-        out, pending = None, None
+        restore, write = _on_sigterm(), None
         try:
+            write = _Writer(target, fmt, subtype, file, rate, clip)
+            written, pending = 0, None
             for i, start in enumerate(starts):
-                stop = min(start + step + overlap, file.frames)
-                wave = read_frames(file, start, stop)
-                result = np.array(predict(wave[None]), dtype="float32")[0]
-                if result.ndim != 2 or len(result) != len(wave):
-                    raise ValueError(f"The model must return (batch, samples, channels) with the samples it gets; it maps {wave[None].shape} to {(1,) + result.shape}.")
+                stop = min(start + length, total)
+                wave = read_resampled(file, start, stop, rate) if rate != file.samplerate else read_frames(file, start, stop)
+                result = _run(model, wave, length if len(starts) > 1 else len(wave), channels_first)[written - start :]
                 if pending is not None:
                     result[:overlap] = pending + result[:overlap] * (1 - fade)
-                if stop < file.frames:
-                    pending = result[step:] * fade
-                    result = result[:step]
-                if out is None:
-                    out = soundfile.SoundFile(temporary, "x", file.samplerate, result.shape[1], subtype, format=fmt)
-                out.write(result)
+                if i < len(starts) - 1:
+                    keep = start + length - overlap - written
+                    pending, result = result[keep:] * fade, result[:keep]
+                    written += keep
+                write(result)
                 if progress:
                     progress.update(i + 1)
-            out.close()
-            os.replace(temporary, target)
+            write.finish()
         except BaseException:
-            if out is not None:
-                out.close()
-            if os.path.exists(temporary):
-                os.remove(temporary)
+            if write is not None:
+                write.discard()
             raise
+        finally:
+            restore()
     return target
 
 
-def _input_channels(model):
+def _on_sigterm():
+    """Makes SIGTERM raise `Terminated` (in the main thread only: elsewhere it cannot); returns what restores the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def terminate(signum, frame):
+        raise Terminated(128 + signum)
+
+    old = signal.signal(signal.SIGTERM, terminate)
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
+
+
+def _run(model, wave, size, channels_first):
+    """The model's output for `wave` `(samples, channels)`, zero-padded to `size` samples and cut back; finite."""
+    batch = np.pad(wave, ((0, size - len(wave)), (0, 0)))[None]
+    batch = np.swapaxes(batch, 1, 2) if channels_first else batch
+    if isinstance(model, keras.Model):
+        result = model.predict_on_batch(batch)
+    else:
+        result = model(batch)
+    result = np.array(keras.ops.convert_to_numpy(result), dtype="float32")
+    if result.shape != batch.shape:
+        raise ValueError(f"The model must return waveforms of the shape it gets; it maps {batch.shape} to {result.shape}.")
+    result = np.swapaxes(result, 1, 2) if channels_first else result
+    bad = result.size - np.count_nonzero(np.isfinite(result))
+    if bad:
+        raise ValueError(f"The model's output holds {bad} NaN or inf samples; nothing was written.")
+    return result[0, : len(wave)]
+
+
+class _Writer:
+    """Writes blocks at the model's rate into a temporary beside `target`, at the recording's rate; renames it at the end."""
+
+    def __init__(self, target, fmt, subtype, file, rate, clip):
+        self.target, self.subtype, self.clip, self.clipped = target, subtype, clip, 0
+        self.frames, self.rate, self.done, self.shortfall = file.frames, file.samplerate, 0, 0
+        self.stream = None
+        if rate != file.samplerate:
+            self.stream = _soxr().ResampleStream(rate, file.samplerate, file.channels, dtype="float32", quality="HQ")
+            # model-rate samples past the end (zeros) that still give the recording's full sample count
+            self.shortfall = max(0, -(-file.frames * rate // file.samplerate) - resampled_length(file.frames, file.samplerate, rate)) + 2
+        folder, name = os.path.split(os.path.abspath(target))
+        self.temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        self.out = None
+        try:
+            self.out = self._do(soundfile.SoundFile, self.temporary, "x", file.samplerate, file.channels, subtype, format=fmt)
+        except BaseException:
+            self.discard()
+            raise
+
+    def _do(self, action, *args, **kwargs):
+        """Runs a soundfile call; its errors name the target, not the temporary."""
+        try:
+            return action(*args, **kwargs)
+        except (soundfile.LibsndfileError, RuntimeError) as error:
+            reason = getattr(error, "error_string", None) or str(error).replace(self.temporary, self.target)
+            raise OSError(f"{self.target}: cannot write {self.subtype} audio ({reason}).") from None
+
+    def __call__(self, block, last=False):
+        if self.stream is not None:
+            block = self.stream.resample_chunk(block, last=last)
+        block = block[: self.frames - self.done]
+        if self.subtype not in UNBOUNDED and block.size:
+            where = int(np.abs(block).max(axis=1).argmax())
+            peak = float(np.abs(block[where]).max())
+            if peak > 1 and not self.clip:
+                raise ValueError(
+                    f"The model's output reaches {peak:.4g} at {(self.done + where) / self.rate:.3f} s, beyond the [-1, 1] "
+                    f"that {self.subtype} holds; nothing was written. "
+                    "Pass clip=True (--clip) to clip it, or write a FLOAT WAV."
+                )
+            self.clipped += int(np.count_nonzero(np.abs(block) > 1))
+            block = np.clip(block, -1, 1)
+        self._do(self.out.write, block)
+        self.done += len(block)
+
+    def finish(self):
+        if self.stream is not None:
+            self(np.zeros((self.shortfall, self.out.channels), "float32"), last=True)
+        if self.done != self.frames:
+            raise RuntimeError(f"{self.target}: wrote {self.done} samples instead of {self.frames}.")
+        self._do(self.out.close)
+        os.replace(self.temporary, self.target)
+        if self.clipped:
+            warnings.warn(f"{self.target}: {self.clipped} samples outside [-1, 1] were clipped.", stacklevel=3)
+
+    def discard(self):
+        if self.out is not None:
+            try:
+                self.out.close()
+            except (soundfile.LibsndfileError, RuntimeError):
+                pass
+        if os.path.exists(self.temporary):
+            os.remove(self.temporary)
+
+
+def _input_channels(model, channels_first=False):
     """The channel count the model takes, when it is known."""
+    axis = 1 if channels_first else -1
     try:
-        return model.inputs[0].shape[-1]
+        return model.inputs[0].shape[axis]
     except (AttributeError, IndexError, TypeError, ValueError):
         axes = getattr(getattr(model, "input_spec", None), "axes", None) or {}
-        return axes.get(2, axes.get(-1))
+        return axes.get(1) if channels_first else axes.get(2, axes.get(-1))
 
 
-def _stft_layers(layer, seen):
-    """The STFT layers anywhere inside `layer` (sub-models, pipelines, networks)."""
+def _inner_layers(layer, seen):
+    """`layer` and every layer inside it (sub-models, pipelines, networks)."""
     if id(layer) in seen:
         return
     seen.add(id(layer))
-    if isinstance(layer, (STFTSplit, InverseSTFTSplit)):
-        yield layer
+    yield layer
     children = list(getattr(layer, "steps", None) or getattr(layer, "layers", None) or [])
     children += [getattr(layer, "pipeline", None), getattr(layer, "network", None), *getattr(layer, "_layers", [])]
     for child in children:
         if isinstance(child, keras.layers.Layer):
-            yield from _stft_layers(child, seen)
+            yield from _inner_layers(child, seen)
 
 
-def _chunk_step(model, rate, chunk_seconds, overlap_seconds):
-    """(step, overlap) in samples: chunk starts every `step` samples, a multiple of every STFT hop."""
+def _stft_layers(layer, seen):
+    """The STFT layers anywhere inside `layer`."""
+    return (inner for inner in _inner_layers(layer, seen) if isinstance(inner, (STFTSplit, InverseSTFTSplit)))
+
+
+def _data_format(inner):
+    """The waveform layout of the model: its (first) domain's, else its STFT layers'."""
+    for kind in (SpectrogramDomain, (STFTSplit, InverseSTFTSplit)):
+        found = [layer.data_format for layer in inner if isinstance(layer, kind)]
+        if found:
+            return found[0]
+    return "channels_last"
+
+
+def _model_rate(inner):
+    """The sample rate the model states (its domains and pipelines), or None; two different rates are refused."""
+    rates = {layer.sample_rate for layer in inner if isinstance(layer, (SpectrogramDomain, SpectrogramPipeline)) and layer.sample_rate is not None}
+    if len(rates) > 1:
+        raise ValueError(f"The model's parts state different sample rates: {sorted(rates)} Hz.")
+    return rates.pop() if rates else None
+
+
+def _chunk_step(inner, rate, chunk_seconds, overlap_seconds):
+    """(step, overlap, length, hop) in samples: chunks of `length` start every `step`, a multiple of every STFT `hop`.
+
+    The overlap is rounded up to one less than a multiple of the hop, so that the last
+    chunk, ending at the end of the file, is padded with fewer zeros than make a frame.
+    """
     chunk, overlap = round(chunk_seconds * rate), round(overlap_seconds * rate)
     if chunk < 1:
         raise ValueError(f"chunk_seconds={chunk_seconds} is less than one sample at {rate} Hz.")
     if not 0 <= overlap < chunk:
         raise ValueError(f"overlap_seconds must be at least 0 and less than chunk_seconds; got {overlap_seconds} and {chunk_seconds}.")
-    stfts = list(_stft_layers(model, set()))
+    stfts = [layer for layer in inner if isinstance(layer, (STFTSplit, InverseSTFTSplit))]
     hop = math.lcm(1, *(layer.hop_length for layer in stfts))
     need = max((layer.n_fft + layer.hop_length for layer in stfts), default=0)
     if overlap // 4 < need:
@@ -166,18 +370,31 @@ def _chunk_step(model, rate, chunk_seconds, overlap_seconds):
             f"overlap_seconds={overlap_seconds} is too short for the model's STFT: a quarter of the overlap must be "
             f"at least n_fft + hop_length = {need} samples, so overlap_seconds >= {4 * need / rate:.3g} at {rate} Hz."
         )
+    overlap += -(overlap + 1) % hop
     step = (chunk - overlap) // hop * hop
     if step < 1:
         raise ValueError(f"chunk_seconds ({chunk_seconds}) must exceed overlap_seconds ({overlap_seconds}) by at least the STFT hop, {hop} samples.")
-    return step, overlap
+    return step, overlap, step + overlap, hop
 
 
-def _subtype(fmt, source_subtype, subtype):
+def _subtype(fmt, file, subtype, target):
+    """The subtype to write: `subtype`, else the source's when `fmt` can write it, else PCM_24."""
     if subtype is None:
-        return source_subtype if soundfile.check_format(fmt, source_subtype) else "PCM_24"
-    if not soundfile.check_format(fmt, subtype):
-        raise ValueError(f"{fmt} files cannot hold subtype {subtype!r}; pick one of {sorted(soundfile.available_subtypes(fmt))}.")
+        subtype = file.subtype if _writable(fmt, file.subtype, file) else "PCM_24"
+    elif not _writable(fmt, subtype, file):
+        raise ValueError(f"{target}: {fmt} files cannot hold subtype {subtype!r}; pick one of {sorted(soundfile.available_subtypes(fmt))}.")
     return subtype
+
+
+def _writable(fmt, subtype, file):
+    """Whether libsndfile writes `fmt` files of `subtype` (`check_format` also says yes to some it only reads)."""
+    if not soundfile.check_format(fmt, subtype):
+        return False
+    try:
+        soundfile.SoundFile(io.BytesIO(), "w", file.samplerate, file.channels, subtype, format=fmt).close()
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return False
+    return True
 
 
 def _fade(overlap):

@@ -124,6 +124,17 @@ def test_dataset_refuses_unequal_lengths_and_unpaired_lists(pairs):
         AudioFileDataset(noisy, targets=clean[:2])
 
 
+def test_dataset_refuses_inputs_and_targets_that_differ(pairs, tmp_path):
+    noisy, clean = pairs
+    mono = tmp_path / "mono.wav"
+    soundfile.write(mono, np.zeros((3000, 1)), 8000)
+    for targets, says in ((clean[1:2], r"\(3000 samples, 2 channels\) and its target .*1.wav \(2900 samples, 2 channels\) differ"), ([mono], r"\(3000 samples, 2 channels\) and its target .*mono.wav \(3000 samples, 1 channels\) differ")):
+        with pytest.raises(ValueError, match=rf"0.wav {says}"):
+            AudioFileDataset(noisy[:1], targets=targets)[0]
+    inputs, targets = AudioFileDataset(noisy[:1], targets=clean[1:2], length=2000)[0]  # cut to one length: they pair up
+    assert inputs.shape == targets.shape == (1, 2000, 2)
+
+
 def test_pipeline_adapts_on_the_dataset_one_batch_at_a_time(pairs, capsys):
     noisy, _ = pairs
     data = AudioFileDataset(noisy, batch_size=2, length=3000)

@@ -156,7 +156,7 @@ def test_demo_trains_saves_loads_and_writes(tmp_path):
 def test_examples_run(script, expected, tmp_path):
     if script == "torch_loop.py":
         pytest.importorskip("torch")
-    args = [str(ROOT / "examples" / script), "-o", str(tmp_path / "out")] + ([] if script == "quickstart.py" else ["--quick"])
+    args = [str(ROOT / "examples" / script), "-o", str(tmp_path / "out"), "--quick"]
     assert expected in _run(args, tmp_path, quiet=script != "denoise.py")
     if script == "quickstart.py":
         assert (tmp_path / "out" / "quickstart.png").exists()

@@ -1,5 +1,9 @@
 """`keras-spectro apply` and `keras-spectro show` on recordings of any length (issue 8)."""
 
+import signal
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -105,3 +109,54 @@ def test_show_pools_the_same_spectrogram_and_envelope_as_the_whole_part(n_fft, h
     np.testing.assert_allclose(power, pooled, rtol=1e-5, atol=1e-9 * whole.max())
     np.testing.assert_array_equal(low, [wave[s : s + step].min(axis=0) for s in range(0, len(wave), step)])
     np.testing.assert_array_equal(high, [wave[s : s + step].max(axis=0) for s in range(0, len(wave), step)])
+
+
+SLOW_APPLY = """
+import sys, time
+from keras_spectro import files
+read = files.read_frames
+def slow(*args):
+    print("chunk", flush=True)
+    time.sleep(0.5)
+    return read(*args)
+files.read_frames = slow
+from keras_spectro.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signum, status, says", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_an_interrupted_apply_leaves_nothing_behind(tmp_path, files, signum, status, says):
+    model, source = files
+    args = [sys.executable, "-c", SLOW_APPLY, "apply", str(model), str(source), "-o", "out.wav", "--chunk-seconds", "0.2", "--overlap-seconds", "0.1"]
+    child = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "chunk\n"
+    assert child.stdout.readline() == "chunk\n"  # the temporary file exists and holds the first chunk
+    assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+    child.send_signal(signum)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == status and err.endswith(f"\nkeras-spectro: {says}\n" if "\n" in err[:-1] else f"keras-spectro: {says}\n"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "source.wav"]
+
+
+def test_apply_refuses_the_source_as_target_another_rate_and_values_beyond_one(tmp_path, files, capsys):
+    model, source = files
+    before = source.read_bytes()
+    assert main(["apply", str(model), str(source), "-o", str(source)]) == 1
+    assert "source.wav: is the source recording itself" in capsys.readouterr().err and source.read_bytes() == before
+    wave = soundfile.read(source, dtype="float32")[0]
+    pipeline = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=256, hop_length=64)], sample_rate=22050)
+    keras.Sequential([keras.Input((None, 2)), ks.SpectrogramDomain(pipeline)]).save(tmp_path / "m22k.keras")
+    assert main(["apply", str(tmp_path / "m22k.keras"), str(source), "-o", str(tmp_path / "a.wav")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sample rate 44100 Hz, but the model was made for 22050 Hz" in err and "--resample" in err, err
+    assert main(["apply", str(tmp_path / "m22k.keras"), str(source), "-o", str(tmp_path / "a.wav"), "--resample"]) == 0
+    assert "at 44100 Hz, PCM_16" in capsys.readouterr().out and soundfile.info(tmp_path / "a.wav").frames == len(wave)
+    keras.Sequential([keras.Input((None, 2)), keras.layers.Rescaling(20.0)]).save(tmp_path / "loud.keras")
+    assert main(["apply", str(tmp_path / "loud.keras"), str(source), "-o", str(tmp_path / "b.wav")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "beyond the [-1, 1] that PCM_16 holds" in err and "--clip" in err, err
+    assert main(["apply", str(tmp_path / "loud.keras"), str(source), "-o", str(tmp_path / "b.wav"), "--clip"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("keras-spectro: warning: ") and captured.err.count("\n") == 1 and "were clipped" in captured.err, captured.err
+    assert np.abs(soundfile.read(tmp_path / "b.wav")[0]).max() == 1.0

@@ -126,7 +126,7 @@ def test_the_ray_example_adapts_over_files_and_trains(local_ray, tmp_path):
     spec = importlib.util.spec_from_file_location("ray_adapt", HERE.parent / "examples" / "ray_adapt.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    difference, loss = example.main(tmp_path)
+    difference, loss = example.main(tmp_path, quick=True)
     assert difference <= 1e-5 and np.isfinite(loss)
     assert (tmp_path / "ray_adapt.keras").is_file()
 
