@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_spectro.functional.common import standardize_data_format
+from keras_spectro.functional.common import checked, is_known, is_runtime, standardize_data_format
 from keras_spectro.layers.base import InvertibleLayer, SpectroLayer
 from keras_spectro.layers.pipeline import SpectrogramPipeline
 
@@ -83,7 +83,7 @@ class SpectrogramDomain(SpectroLayer):
             shapes.append(self.backend.core.shape(x))
             x = step(x)
         if self.network is not None:
-            x = self.network(x)
+            x = self._checked_network(x)
         for step, shape in zip(reversed(steps), reversed(shapes)):
             step.backend.set_backend(self.backend.name)  # TensorFlow inside tf.data, as this layer
             try:
@@ -91,6 +91,23 @@ class SpectrogramDomain(SpectroLayer):
             finally:
                 step.backend.reset()
         return x
+
+    def _checked_network(self, images):
+        """The network's images, refused (now, or as a TensorFlow graph runs) unless they have the input's shape."""
+        b = self.backend
+        out = self.network(images)
+        before, after = b.core.shape(images), b.core.shape(out)
+        message = f"The network must return images of the shape it gets: it maps {tuple(images.shape)} to {tuple(out.shape)}"
+        if len(before) != len(after):
+            raise ValueError(message + ".")
+        conditions = []
+        for axis, (a, z) in enumerate(zip(before, after)):
+            if is_known(a) and is_known(z):
+                if a != z:
+                    raise ValueError(f"{message} (axis {axis}: {a} -> {z}).")
+            elif is_runtime(b, a) or is_runtime(b, z):
+                conditions.append((b.numpy.equal(a, z), f"{message}: axis {axis} differs (a network that changes the frame count?)."))
+        return checked(b, out, conditions)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
