@@ -73,7 +73,7 @@ def main(out_dir, epochs, repeats, segments, segment_seconds):
     # each listing of the file is one random segment per epoch: `segments` segments an epoch, new ones every epoch
     length = round(segment_seconds * RATE)
     options = dict(batch_size=4, length=length, mode="random", seed=0)
-    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler("standard", axis="channels")])
+    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler("standard", axis="channels")], sample_rate=RATE)
     to_images.adapt(ks.audio.AudioFileDataset([noisy] * segments, **options))
     data = ks.audio.AudioFileDataset([noisy] * segments, targets=[clean] * segments, pipeline=to_images, **options)
     net = mask_network(N_FFT // 2 + 1, 4)  # images: (batch, bins, frames, real and imaginary of 2 channels)

@@ -24,7 +24,7 @@ def main(files, out_dir, seconds=3):
     # 1. files → a batch of equal-length stereo waveforms (mono files are repeated to 2 channels)
     waves = np.stack([ks.audio.load_audio(f, sample_rate=44100, channels=2, length=seconds * 44100) for f in files])
     # 2. waveforms → images: [real, imag] per channel, scaled to [-1, 1] by statistics learnt from the batch
-    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=1024, hop_length=256), ks.SpectrogramScaler("minmax")])
+    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=1024, hop_length=256), ks.SpectrogramScaler("minmax")], sample_rate=44100)
     to_images.adapt(waves)
     images = to_images(waves)
     # 3. images → audio, exactly

@@ -37,7 +37,7 @@ def write_segments(out_dir, count=None):
 
 def make_pipeline():
     return ks.SpectrogramPipeline(
-        [ks.STFTSplit(n_fft=512, hop_length=128), ks.SpectrogramScaler("standard", axis="channels")]
+        [ks.STFTSplit(n_fft=512, hop_length=128), ks.SpectrogramScaler("standard", axis="channels")], sample_rate=RATE
     )
 
 

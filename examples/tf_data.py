@@ -12,12 +12,12 @@ import pathlib
 import keras
 
 import keras_spectro as ks
-from _pairs import write_pairs  # examples/_pairs.py
+from _pairs import RATE, write_pairs  # examples/_pairs.py
 from keras_spectro.demo import denoiser
 
 def main(out_dir, epochs, segments):
     noisy, clean = write_pairs(pathlib.Path(out_dir) / "pairs", segments)
-    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=512, hop_length=128), ks.SpectrogramScaler("standard")])
+    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=512, hop_length=128), ks.SpectrogramScaler("standard")], sample_rate=RATE)
     to_images.adapt(ks.audio.AudioFileDataset(noisy, batch_size=4))
     files = ks.audio.AudioFileDataset(noisy, targets=clean, batch_size=4, shuffle=True)  # a new order every pass
     data = ks.audio.to_tf_dataset(files, to_images).repeat()  # endless, so Keras counts the steps of an epoch

@@ -10,11 +10,11 @@ import pathlib
 import torch
 
 import keras_spectro as ks
-from _pairs import write_pairs  # examples/_pairs.py
+from _pairs import RATE, write_pairs  # examples/_pairs.py
 
 def main(out_dir, steps, segments, device):
     noisy, clean = write_pairs(pathlib.Path(out_dir) / "pairs", segments)
-    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=512, hop_length=128), ks.SpectrogramScaler("standard")])
+    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=512, hop_length=128), ks.SpectrogramScaler("standard")], sample_rate=RATE)
     to_images.adapt(ks.audio.AudioFileDataset(noisy, batch_size=4))
     data = ks.audio.AudioFileDataset(noisy, targets=clean, batch_size=4, pipeline=to_images, shuffle=True)
     batches = ks.audio.TorchBatches(data, device=device, repeat=True)  # endless, one batch on the device at a time
