@@ -8,10 +8,17 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _example():
+def _example(section="## Example"):
     text = (ROOT / "README.md").read_text()
-    start = text.index("```python\n", text.index("## Example")) + len("```python\n")
+    start = text.index("```python\n", text.index(section)) + len("```python\n")
     return text[start:text.index("\n```", start)]
+
+
+def test_the_functional_example_runs_as_pasted():
+    run = subprocess.run([sys.executable, "-c", _example("## Functions")], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip().splitlines()[-1] == "True"
 
 
 def test_the_readme_example_runs_as_pasted(tmp_path):
