@@ -58,19 +58,19 @@ def adapt(pipeline, dataset, column="data", batch_size=32):
         pipeline = pipeline.pipeline
     if not isinstance(pipeline, InvertibleLayer):
         raise ValueError(f"adapt takes a SpectrogramPipeline, a SpectrogramDomain or an InvertibleLayer; got {pipeline!r}.")
-    steps = pipeline.steps if isinstance(pipeline, SpectrogramPipeline) else [pipeline]
-    if not any(step.adaptable for step in steps):
+    if not isinstance(pipeline, SpectrogramPipeline):
+        pipeline = SpectrogramPipeline([pipeline], name=pipeline.name)
+    plan = pipeline.adapt_plan()
+    if not plan:
         raise TypeError(f"{pipeline.name} learns nothing: it cannot be adapted.")
-    for step in steps:
-        if step.adaptable and not step.mergeable:
+    for _, step in plan:
+        if not step.mergeable:
             raise TypeError(
                 f"{type(step).__name__} adapts only in one process: write partial_state, "
                 "merge_states and load_state (see InvertibleLayer) to adapt it sharded."
             )
-    for i, step in enumerate(steps):
-        if not step.adaptable:
-            continue
-        layers = [(type(layer), keras.saving.serialize_keras_object(layer), layer.get_weights()) for layer in steps[: i + 1]]
+    for before, step in plan:
+        layers = [(type(layer), keras.saving.serialize_keras_object(layer), layer.get_weights()) for layer in before + [step]]
         states = dataset.map_batches(
             _partial_states,
             fn_kwargs={"layers": layers, "token": uuid.uuid4().hex, "column": column},

@@ -1,5 +1,6 @@
 """Long recordings piece by piece: `open_audio` and `process_file` (also in `keras_spectro.audio`)."""
 
+import contextlib
 import io
 import math
 import os
@@ -181,33 +182,55 @@ def process_file(
         total = resampled_length(file.frames, file.samplerate, rate) if rate != file.samplerate else file.frames
         step, overlap, length, hop = _chunk_step(inner, rate, chunk_seconds, overlap_seconds)
         starts = [*range(0, total - length, step), max(0, -(-(total - length) // hop) * hop)]
-        fade = _fade(overlap)
         progress = keras.utils.Progbar(len(starts), unit_name="chunk") if verbose and len(starts) > 1 else None
         restore, write = _on_sigterm(), None
         try:
-            write = _Writer(target, fmt, subtype, file, rate, clip)
-            written, pending = 0, None
-            for i, start in enumerate(starts):
-                stop = min(start + length, total)
-                wave = read_resampled(file, start, stop, rate) if rate != file.samplerate else read_frames(file, start, stop)
-                result = _run(model, wave, length if len(starts) > 1 else len(wave), channels_first)[written - start :]
-                if pending is not None:
-                    result[:overlap] = pending + result[:overlap] * (1 - fade)
-                if i < len(starts) - 1:
-                    keep = start + length - overlap - written
-                    pending, result = result[keep:] * fade, result[:keep]
-                    written += keep
-                write(result)
-                if progress:
-                    progress.update(i + 1)
-            write.finish()
-        except BaseException:
-            if write is not None:
-                write.discard()
-            raise
+            with atomic_write(target) as temporary:
+                write = _Writer(temporary, target, fmt, subtype, file, rate, clip)
+                try:
+                    _process_chunks(model, file, write, starts, length, total, rate, overlap, channels_first, progress)
+                    write.finish()
+                finally:
+                    write.close()
         finally:
             restore()
     return target
+
+
+def _process_chunks(model, file, write, starts, length, total, rate, overlap, channels_first, progress):
+    """Runs the model over the chunks starting at `starts`, cross-fades the overlaps and writes the result."""
+    fade = _fade(overlap)
+    written, pending = 0, None
+    for i, start in enumerate(starts):
+        stop = min(start + length, total)
+        wave = read_resampled(file, start, stop, rate) if rate != file.samplerate else read_frames(file, start, stop)
+        result = _run(model, wave, length if len(starts) > 1 else len(wave), channels_first)[written - start :]
+        if pending is not None:
+            result[:overlap] = pending + result[:overlap] * (1 - fade)
+        if i < len(starts) - 1:
+            keep = start + length - overlap - written
+            pending, result = result[keep:] * fade, result[:keep]
+            written += keep
+        write(result)
+        if progress:
+            progress.update(i + 1)
+
+@contextlib.contextmanager
+def atomic_write(path):
+    """Yields a fresh hidden file name beside `path`: renamed to `path` when the block ends, removed if it fails.
+
+    The file appears whole or not at all. Example:
+    `with atomic_write("out.wav") as temporary: soundfile.write(temporary, wave, 44100, format="WAV")`
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
 
 
 def _on_sigterm():
@@ -243,7 +266,7 @@ def _run(model, wave, size, channels_first):
 class _Writer:
     """Writes blocks at the model's rate into a temporary beside `target`, at the recording's rate; renames it at the end."""
 
-    def __init__(self, target, fmt, subtype, file, rate, clip):
+    def __init__(self, temporary, target, fmt, subtype, file, rate, clip):
         self.target, self.subtype, self.clip, self.clipped = target, subtype, clip, 0
         self.frames, self.rate, self.done, self.shortfall = file.frames, file.samplerate, 0, 0
         self.stream = None
@@ -251,14 +274,8 @@ class _Writer:
             self.stream = _soxr().ResampleStream(rate, file.samplerate, file.channels, dtype="float32", quality="HQ")
             # model-rate samples past the end (zeros) that still give the recording's full sample count
             self.shortfall = max(0, -(-file.frames * rate // file.samplerate) - resampled_length(file.frames, file.samplerate, rate)) + 2
-        folder, name = os.path.split(os.path.abspath(target))
-        self.temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
-        self.out = None
-        try:
-            self.out = self._do(soundfile.SoundFile, self.temporary, "x", file.samplerate, file.channels, subtype, format=fmt)
-        except BaseException:
-            self.discard()
-            raise
+        self.temporary = temporary
+        self.out = self._do(soundfile.SoundFile, temporary, "x", file.samplerate, file.channels, subtype, format=fmt)
 
     def _do(self, action, *args, **kwargs):
         """Runs a soundfile call; its errors name the target, not the temporary."""
@@ -292,18 +309,15 @@ class _Writer:
         if self.done != self.frames:
             raise RuntimeError(f"{self.target}: wrote {self.done} samples instead of {self.frames}.")
         self._do(self.out.close)
-        os.replace(self.temporary, self.target)
         if self.clipped:
             warnings.warn(f"{self.target}: {self.clipped} samples outside [-1, 1] were clipped.", stacklevel=3)
 
-    def discard(self):
-        if self.out is not None:
-            try:
-                self.out.close()
-            except (soundfile.LibsndfileError, RuntimeError):
-                pass
-        if os.path.exists(self.temporary):
-            os.remove(self.temporary)
+    def close(self):
+        try:
+            self.out.close()
+        except (soundfile.LibsndfileError, RuntimeError):
+            pass
+
 
 
 def _input_channels(model, channels_first=False):

@@ -10,6 +10,7 @@ import numpy as np
 
 from keras_spectro.layers.stft import STFTSplit
 from keras_spectro.files import open_audio, read_frames
+from keras_spectro.functional.spectrum import stft_settings
 
 COLUMNS = 2000  # at most this many time columns in the spectrogram and the waveform envelope
 CHUNK_FRAMES = 256  # STFT frames computed at a time
@@ -46,7 +47,7 @@ def spectrogram(file, first, stop, n_fft=2048, hop_length=512, columns=COLUMNS, 
     frames pooled into each column.
     """
     stft = STFTSplit(n_fft=n_fft, hop_length=hop_length, center=False, data_format="channels_last")
-    frames = 1 + (stop - first + 2 * (n_fft // 2) - n_fft) // hop_length
+    frames = stft_settings(n_fft, hop_length).frames_for(stop - first)  # centred frames, as center=True
     per = -(-frames // columns)
     total = np.zeros((-(-frames // per), n_fft // 2 + 1, file.channels), "float32")
     size = min(chunk_frames, frames)  # every chunk this many frames, the last one padded: one shape to compile

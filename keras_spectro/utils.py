@@ -1,12 +1,13 @@
 """Looking at spectrograms and waveforms (matplotlib), and writing WAV files (soundfile)."""
 
 import os
-import secrets
 import warnings
 
 import keras
 import numpy as np
 import soundfile
+
+from keras_spectro.files import atomic_write
 
 REDUCTIONS = {"mean": np.mean, "max": np.max, "min": np.min}
 
@@ -132,13 +133,5 @@ def save_wav(path, wave, sample_rate, subtype="PCM_16"):
         if outside:
             warnings.warn(f"{path}: {outside} samples outside [-1, 1] were clipped.", stacklevel=2)
             wave = np.clip(wave, -1, 1)
-    # a new file beside `path`, with the mode open() gives (0o666 less the umask; mkstemp's is 0o600), then renamed
-    temporary = os.path.join(os.path.dirname(os.path.abspath(path)), f".save_wav-{secrets.token_hex(8)}.tmp")
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            soundfile.write(file, wave, int(sample_rate), subtype=subtype, format="WAV")
-        os.replace(temporary, path)
-    except BaseException:
-        os.remove(temporary)
-        raise
+    with atomic_write(path) as temporary, open(temporary, "xb") as file:
+        soundfile.write(file, wave, int(sample_rate), subtype=subtype, format="WAV")

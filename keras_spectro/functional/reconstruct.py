@@ -6,6 +6,7 @@ from keras_spectro.functional.common import backend_for, checked, is_known, safe
 from keras_spectro.functional.spectrum import parts_from_public, stft_settings, waves_from_first
 
 INITS = ("zeros", "random")
+OPTIONS = ("n_iter", "momentum", "init", "seed")  # the Griffin-Lim options, as GriffinLim and STFTSplit(griffin_lim=) take them
 
 
 def griffin_lim_options(n_iter=32, momentum=0.99, init="zeros", seed=0):
@@ -88,13 +89,9 @@ def reconstruct(b, magnitudes, settings, length, n_iter, momentum, init, seed, d
     """`griffin_lim` with checked settings and options; `run(fn, *tensors, static=...)` may compile the loop (a layer's)."""
     s = parts_from_public(b, b.cast(magnitudes, "float32"), data_format)
     s = b.numpy.where(s < 0, 0.0, s)  # NaN stays NaN
-    batch, channels, frames, bins = b.core.shape(s)
-    if bins != settings.bins:
-        raise ValueError(f"griffin_lim: the magnitudes have {bins} frequency bins but n_fft={settings.n_fft} gives {settings.bins}.")
-    length = settings.default_length(frames) if length is None else length
-    checks = settings.check_frames(b, frames, length, "griffin_lim") + settings.check_samples(b, length)
-    if is_known(batch) and batch == 0:
-        return waves_from_first(b, b.numpy.zeros((0, channels, length), "float32"), data_format)
+    length, checks, empty = settings.inverse_checks(b, s, length, "griffin_lim")
+    if empty is not None:
+        return waves_from_first(b, empty, data_format)
     real, imag = initial_parts(b, s, init, seed)
     static = (settings, length, n_iter, momentum)
     if run is not None and is_known(length):

@@ -139,6 +139,17 @@ class STFTSettings:
             "SpectrogramDomain; InverseSTFTSplit(length=None) returns all the samples the frames cover."
         )
 
+    def inverse_checks(self, b, part, length, who):
+        """For parts `(batch, channels, frames, bins)` going back to `length` samples (None: all the frames cover):
+        `(length, run-time checks, None or the empty waveforms of a batch of 0)`; wrong sizes raise now."""
+        batch, channels, frames, bins = b.core.shape(part)
+        if bins != self.bins:
+            raise ValueError(f"{who}: the images have {bins} frequency bins but n_fft={self.n_fft} gives {self.bins}.")
+        length = self.default_length(frames) if length is None else length
+        checks = self.check_frames(b, frames, length, who) + self.check_samples(b, length)
+        empty = b.numpy.zeros((0, channels, length), "float32") if is_known(batch) and batch == 0 else None
+        return length, checks, empty
+
     # --- the transform and its inverse on (real, imag) parts ---------------
     def spectrum(self, b, x):
         """float32 waveforms `(batch, channels, samples)` → real, imag `(batch, channels, frames, bins)`.
@@ -173,7 +184,7 @@ class STFTSettings:
         return np_.reshape(signal[:, start : start + length], (batch, channels, length))
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=64, typed=True)  # typed: 64.0 is refused, not taken for 64
 def _cached_settings(n_fft, hop_length, win_length, window, center, pad_mode, dft):
     return STFTSettings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
 
@@ -328,13 +339,9 @@ def istft(real, imag, n_fft=2048, hop_length=None, win_length=None, window="hann
     settings = stft_settings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
     first = parts_from_public(b, b.cast(real, "float32"), data_format)
     second = parts_from_public(b, b.cast(imag, "float32"), data_format)
-    batch, channels, frames, bins = b.core.shape(first)
-    if bins != settings.bins:
-        raise ValueError(f"istft: the parts have {bins} frequency bins but n_fft={n_fft} gives {settings.bins}.")
-    length = settings.default_length(frames) if length is None else length
-    checks = settings.check_frames(b, frames, length, "istft") + settings.check_samples(b, length)
-    if is_known(batch) and batch == 0:
-        return waves_from_first(b, b.numpy.zeros((0, channels, length), "float32"), data_format)
+    length, checks, empty = settings.inverse_checks(b, first, length, "istft")
+    if empty is not None:
+        return waves_from_first(b, empty, data_format)
     return checked(b, waves_from_first(b, settings.overlap_add(b, first, second, length), data_format), checks)
 
 

@@ -54,8 +54,15 @@ class InvertibleLayer(SpectroLayer):
     `compute_output_shape` / `compute_inverse_output_shape` when it changes
     shapes. Written with `self.backend` ops (`self.backend.numpy.exp`, ...) it
     also runs inside `tf.data` on every backend; `keras.ops` works everywhere
-    else. `inverse()` returns a layer that runs `inverse_call` and shares
-    this layer's state.
+    else.
+
+    `inverse()` has one convention: it returns a layer that computes this
+    layer's inverse and shares its state, now and after `adapt()`. By default
+    that is `Inverse(self)`, which runs `inverse_call`; a step whose inverse is
+    a layer class of its own (`STFTSplit` → `InverseSTFTSplit` / `GriffinLim`,
+    `ChannelIndexer`) returns that class made from this layer's settings and
+    dtype policy, linked to this layer where it must follow its state (the
+    STFT inverses return as many samples as the forward layer's latest input).
 
     An adaptable step writes the partial-state protocol and inherits `adapt`,
     which then also runs sharded (`keras_spectro.distributed.adapt`):

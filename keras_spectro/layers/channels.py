@@ -65,7 +65,7 @@ class ChannelIndexer(InvertibleLayer):
         return self.backend.numpy.take(inputs, self._inverse_order, axis=self._channel_axis(len(inputs.shape)))
 
     def inverse(self):
-        return ChannelIndexer(self._inverse_order, data_format=self.data_format)
+        return ChannelIndexer(self._inverse_order, data_format=self.data_format, dtype=self.dtype_policy)
 
     def get_config(self):
         return {**super().get_config(), "order": self.order, "data_format": self.data_format}

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_spectro.functional.reconstruct import griffin_lim_options, reconstruct
+from keras_spectro.functional.reconstruct import OPTIONS, griffin_lim_options, reconstruct
 from keras_spectro.layers.stft import STFTSplit
 from keras_spectro.layers.stft_base import _ImageToWaveLayer
 
@@ -74,15 +74,17 @@ class GriffinLim(_ImageToWaveLayer):
         def run(fn, *tensors, static):  # eager: the whole loop compiled once per shape, length and options
             return self._compiled.run(b, fn, *tensors, static=static, tf_xla=False)  # TensorFlow: no XLA for a loop
 
-        options = (self.n_iter, self.momentum, self.init, self.seed)
-        return b.cast(reconstruct(b, magnitudes, self._stft, length, *options, self.data_format, run), self.compute_dtype)
+        options = self._options()
+        return b.cast(reconstruct(b, magnitudes, self._stft, length, **options, data_format=self.data_format, run=run), self.compute_dtype)
 
     def inverse(self):
         """`STFTSplit(representation="magnitude")` with the same settings."""
-        options = {"n_iter": self.n_iter, "momentum": self.momentum, "init": self.init, "seed": self.seed}
-        return STFTSplit(**self._stft_config(), representation="magnitude", griffin_lim=options)
+        return STFTSplit(**self._stft_config(), representation="magnitude", griffin_lim=self._options())
+
+    def _options(self):
+        return {name: getattr(self, name) for name in OPTIONS}
 
     def get_config(self):
-        config = {**super().get_config(), "n_iter": self.n_iter, "momentum": self.momentum, "init": self.init, "seed": self.seed}
+        config = {**super().get_config(), **self._options()}
         config.pop("representation")
         return config

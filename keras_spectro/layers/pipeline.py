@@ -92,9 +92,14 @@ class SpectrogramPipeline(InvertibleLayer):
         `data` as in `InvertibleLayer.adapt`; it is read once per adaptable
         layer, so a one-shot generator only serves a single adaptable layer.
         """
-        for i, layer in enumerate(self.layers):
-            if layer.adaptable:
-                layer.adapt(_Mapped(self.layers[:i], data, batch_size, steps, verbose))
+        for before, step in self.adapt_plan():
+            step.adapt(_Mapped(before, data, batch_size, steps, verbose))
+
+    def adapt_plan(self):
+        """`(steps before, step)` for each adaptable step, in order: what `adapt` (and
+        `keras_spectro.distributed.adapt`) adapts, on the output of which steps."""
+        steps = self.steps
+        return [(steps[:i], step) for i, step in enumerate(steps) if step.adaptable]
 
     def get_config(self):
         return {

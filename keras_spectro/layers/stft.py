@@ -2,11 +2,10 @@
 
 import keras
 
+from keras_spectro.functional.reconstruct import OPTIONS as GRIFFIN_LIM_OPTIONS
 from keras_spectro.functional.reconstruct import griffin_lim_options
 from keras_spectro.layers.base import _Unsaved
 from keras_spectro.layers.stft_base import _ImageToWaveLayer, _STFTLayer
-
-GRIFFIN_LIM_OPTIONS = ("n_iter", "momentum", "init", "seed")
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
