@@ -63,7 +63,9 @@ def check_files(wheel):
 def check_install(wheel):
     with tempfile.TemporaryDirectory() as tmp:
         env_dir = pathlib.Path(tmp, "venv")
+        started = time.perf_counter()
         venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
+        step("fresh virtual environment", started)
         python, command = env_dir / "bin" / "python", env_dir / "bin" / "keras-spectro"
         started = time.perf_counter()
         subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel, "jax[cpu]"], check=True)
