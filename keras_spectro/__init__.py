@@ -13,7 +13,7 @@ waves_again = to_images.inverse()(to_images(waves))
 import os
 import sys
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def _started_as_the_command():

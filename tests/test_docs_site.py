@@ -1,0 +1,54 @@
+"""The documentation site and the package metadata stay in step with the code (text checks only:
+`tox -e docs` builds the site, `tox -e package` the wheel)."""
+
+import ast
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+def _nav_pages():
+    """The pages named in mkdocs.yml's nav (commented lines left out)."""
+    lines = (ROOT / "mkdocs.yml").read_text().splitlines()
+    return {m.group(1) for line in lines if not line.lstrip().startswith("#") for m in [re.search(r":\s*(\S+\.md)\s*$", line)] if m}
+
+
+def test_every_page_is_in_the_nav_and_every_nav_entry_exists():
+    pages = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md") if "pending" not in p.parts}
+    nav = _nav_pages()
+    assert pages - nav == set(), "pages no reader can reach: add them to the nav of mkdocs.yml"
+    assert nav - pages == set(), "nav entries without a page"
+
+
+def test_the_home_page_example_is_the_readmes():
+    def example(text):
+        start = text.index("```python\n", text.index("## Example")) + len("```python\n")
+        return text[start : text.index("\n```", start)]
+
+    # the README's copy runs in tests/test_readme.py; the site's must be the same text
+    assert example((DOCS / "index.md").read_text()) == example((ROOT / "README.md").read_text())
+
+
+def test_pending_api_pages_are_for_modules_still_missing():
+    for page in sorted((DOCS / "pending").glob("*.md")):
+        if page.name == "README.md":
+            continue
+        module = ROOT / "keras_spectro" / f"{page.stem}.py"
+        assert not module.exists() and not (ROOT / "keras_spectro" / page.stem).is_dir(), (
+            f"keras_spectro.{page.stem} exists now: `git mv docs/pending/{page.name} docs/api/{page.name}` "
+            f"and uncomment `- keras_spectro.{page.stem}: api/{page.name}` in the nav of mkdocs.yml"
+        )
+
+
+def test_the_version_is_set_once_and_read_statically():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject and 'version = {attr = "keras_spectro.__version__"}' in pyproject
+    assert not re.search(r"^version\s*=", pyproject.split("[tool.setuptools.dynamic]")[0], re.M)
+    # setuptools reads a literal assignment without importing the package (and so Keras)
+    tree = ast.parse((ROOT / "keras_spectro" / "__init__.py").read_text())
+    versions = [n.value.value for n in tree.body if isinstance(n, ast.Assign) and [t.id for t in n.targets if isinstance(t, ast.Name)] == ["__version__"]]
+    assert len(versions) == 1 and re.fullmatch(r"\d+\.\d+\.\d+", versions[0])
+    assert f"## [{versions[0]}]" in (ROOT / "CHANGELOG.md").read_text(), "CHANGELOG.md has no section for this version"
+    assert (ROOT / "keras_spectro" / "py.typed").exists()
