@@ -299,8 +299,13 @@ def stft(waves, n_fft=2048, hop_length=None, win_length=None, window="hann", cen
 
     Args:
         waves: `(batch, samples, channels)` (channels_last) or `(batch, channels, samples)`.
-        n_fft, hop_length (default `n_fft // 4`), win_length (default `n_fft`), window,
-            center, pad_mode, dft: as in `STFTSplit`.
+        n_fft: FFT size.
+        hop_length: samples between frames (default `n_fft // 4`).
+        win_length: window size, centred in `n_fft` (default `n_fft`).
+        window: `"hann"`, `"hamming"`, `"blackman"`, None or an array, as in `STFTSplit`.
+        center: frame t centred at `t * hop_length` (`n_fft // 2` samples padded on both sides).
+        pad_mode: `"constant"` or `"reflect"`.
+        dft: `"fft"` or `"matmul"` (real matrix products, for export).
         data_format: default `keras.config.image_data_format()`.
 
     Returns: `(real, imag)`, each float32 `(batch, bins, frames, channels)` (channels_last)
