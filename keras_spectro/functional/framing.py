@@ -40,34 +40,49 @@ def make_window(window, win_length, n_fft):
 
 
 def overlap_add(np_, segments, count, hop):
-    """Sums `(n, count, size)` segments placed `hop` apart → `(n, (count - 1) * hop + size)`.
+    """Sums `(n, ..., count, size)` segments placed `hop` apart → `(n, ..., (count - 1) * hop + size)`.
 
     `np_` is a numpy-like module (numpy or a Keras backend's); `count` may be a
-    tensor known only at run time. Only transposes, pads, reshapes, slices and
-    one sum, however many hops a segment spans (up to `LOOPED_BLOCKS` hops, one
-    pad-and-add per hop, faster there): each segment is cut into
-    `blocks` hop-long pieces, piece k of frame t belongs at hop t + k, and
-    padding the frame axis by `blocks` before flattening shifts row k by k.
+    tensor known only at run time; the axes between the first and the frames
+    (channels) must be known. Only transposes, pads, reshapes, slices and one
+    sum, however many hops a segment spans (up to `LOOPED_BLOCKS` hops, one
+    pad-and-add per hop, faster there): each segment is cut into `blocks`
+    hop-long pieces, piece k of frame t belongs at hop t + k, and padding the
+    frame axis by `blocks` before flattening shifts row k by k. The first axis
+    is never merged with another (a symbolic batch exports to ONNX).
 
     Example: `overlap_add(np, np.ones((1, 3, 4)), 3, 2)` → `[[1, 1, 2, 2, 2, 2, 1, 1]]`.
     """
     size = segments.shape[-1]
+    first, rest = _static(segments.shape[0]), tuple(int(d) for d in segments.shape[1:-2])
+    lead = len(rest) + 1  # the axes before the frames
+    keep = ((0, 0),) * lead
     blocks = -(-size // hop)
+    end = (count - 1) * hop + size
+
+    def shaped(x, *tail):
+        return np_.reshape(x, (first, *rest, *tail))
+
     if blocks * hop != size:
-        segments = np_.pad(segments, ((0, 0), (0, 0), (0, blocks * hop - size)))
+        segments = np_.pad(segments, keep + ((0, 0), (0, blocks * hop - size)))
     if blocks == 1:
-        return np_.reshape(segments, (-1, count * hop))[:, : (count - 1) * hop + size]
+        return shaped(segments, count * hop)[..., :end]
+    segments = shaped(segments, count, blocks, hop)
     if blocks <= LOOPED_BLOCKS:
-        segments = np_.reshape(segments, (-1, count, blocks, hop))
-        shifted = [np_.pad(segments[:, :, k, :], ((0, 0), (k, blocks - 1 - k), (0, 0))) for k in range(blocks)]
+        shifted = [np_.pad(segments[..., k, :], keep + ((k, blocks - 1 - k), (0, 0))) for k in range(blocks)]
         total = shifted[0]
         for part in shifted[1:]:
             total = total + part
-        return np_.reshape(total, (-1, (count + blocks - 1) * hop))[:, : (count - 1) * hop + size]
-    pieces = np_.transpose(np_.reshape(segments, (-1, count, blocks, hop)), (0, 2, 1, 3))  # (n, blocks, count, hop)
-    pieces = np_.reshape(np_.pad(pieces, ((0, 0), (0, 0), (0, blocks), (0, 0))), (-1, blocks * (count + blocks) * hop))
-    skewed = np_.reshape(pieces[:, : blocks * (count + blocks - 1) * hop], (-1, blocks, count + blocks - 1, hop))
-    return np_.reshape(np_.sum(skewed, axis=1), (-1, (count + blocks - 1) * hop))[:, : (count - 1) * hop + size]
+        return shaped(total, (count + blocks - 1) * hop)[..., :end]
+    pieces = np_.transpose(segments, (*range(lead), lead + 1, lead, lead + 2))  # (n, ..., blocks, count, hop)
+    pieces = shaped(np_.pad(pieces, keep + ((0, 0), (0, blocks), (0, 0))), blocks * (count + blocks) * hop)
+    skewed = shaped(pieces[..., : blocks * (count + blocks - 1) * hop], blocks, count + blocks - 1, hop)
+    return shaped(np_.sum(skewed, axis=lead), (count + blocks - 1) * hop)[..., :end]
+
+
+def _static(size):
+    """A size known when the graph is made, else -1 (reshapes keep the batch axis apart as -1)."""
+    return int(size) if isinstance(size, (int, np.integer)) else -1
 
 
 class WindowSums:
@@ -251,12 +266,11 @@ class MatmulTransform:
         batch, channels, samples = b.core.shape(x)
         frames = 1 + (samples - self.n_fft) // self.hop
         used = (frames + self.blocks - 1) * self.hop  # whole hops that the frames' blocks cover
-        x = np_.pad(np_.reshape(x, (-1, samples)), ((0, 0), (0, self.blocks * self.hop)))[:, :used]
-        x = np_.reshape(x, (-1, frames + self.blocks - 1, self.hop))
-        framed = np_.concatenate([x[:, k : k + frames, :] for k in range(self.blocks)], axis=-1)
-        spectrum = np_.matmul(framed, self.forward)  # (n, frames, 2*bins)
+        x = np_.pad(x, ((0, 0), (0, 0), (0, self.blocks * self.hop)))[..., :used]
+        x = np_.reshape(x, (_static(batch), channels, frames + self.blocks - 1, self.hop))  # the batch axis kept apart
+        framed = np_.concatenate([x[:, :, k : k + frames, :] for k in range(self.blocks)], axis=-1)
+        spectrum = np_.matmul(framed, self.forward)  # (batch, channels, frames, 2*bins)
         bins = self.n_fft // 2 + 1
-        spectrum = np_.reshape(spectrum, (batch, channels, frames, 2 * bins))
         return spectrum[..., :bins], spectrum[..., bins:]
 
     def windowed_irfft(self, b, real, imag):

@@ -173,15 +173,15 @@ class STFTSettings:
     def overlap_add(self, b, real, imag, length):
         """real, imag `(batch, channels, frames, bins)` → float32 waveforms `(batch, channels, length)`."""
         np_ = b.numpy
-        batch, channels, frames, _ = b.core.shape(real)
-        segments = self.transform.windowed_irfft(b, real, imag)
-        signal = overlap_add(np_, np_.reshape(segments, (batch * channels, frames, self.n_fft)), frames, self.hop_length)
+        frames = b.core.shape(real)[2]
+        segments = self.transform.windowed_irfft(b, real, imag)  # (batch, channels, frames, n_fft)
+        signal = overlap_add(np_, segments, frames, self.hop_length)
         signal = np_.multiply(signal, self.window_sums.reciprocal(np_, frames))
         if self.center:
             start = self.n_fft // 2
         else:  # no frame reaches the last (at most hop_length - 1) samples: they are 0
-            start, signal = 0, np_.pad(signal, ((0, 0), (0, self.hop_length)))
-        return np_.reshape(signal[:, start : start + length], (batch, channels, length))
+            start, signal = 0, np_.pad(signal, ((0, 0), (0, 0), (0, self.hop_length)))
+        return signal[..., start : start + length]
 
 
 @functools.lru_cache(maxsize=64, typed=True)  # typed: 64.0 is refused, not taken for 64
