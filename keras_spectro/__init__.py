@@ -31,5 +31,5 @@ if _started_as_the_command():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 else:
     # importing the layers registers them, so that keras.models.load_model finds them after `import keras_spectro`
-    from keras_spectro import audio, functional, layers, utils
+    from keras_spectro import audio, functional, layers, losses, metrics, utils
     from keras_spectro.layers import *  # noqa: F401,F403
