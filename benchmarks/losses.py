@@ -50,7 +50,7 @@ def auraloss_step():
     conv = torch.nn.Conv1d(CHANNELS, CHANNELS, 9, padding=4)
     loss = auraloss.freq.MultiResolutionSTFTLoss()
     optimizer = torch.optim.Adam(conv.parameters())
-    x, y = torch.tensor(noisy.transpose(0, 2, 1)), torch.tensor(target.transpose(0, 2, 1))
+    x, y = (torch.tensor(np.ascontiguousarray(w.transpose(0, 2, 1))) for w in (noisy, target))
 
     def step():
         optimizer.zero_grad()

@@ -125,6 +125,7 @@ class _STFTLossBase(keras.losses.Loss):
 
     def __init__(self, resolutions, window, center, pad_mode, sc_weight, log_mag_weight, lin_mag_weight, eps, n_mels, sample_rate, data_format, **kwargs):
         super().__init__(**_float32_policy(kwargs))
+        window = window if window is None or isinstance(window, str) else np.asarray(window, "float64").tolist()  # a JSON config
         self.window, self.center, self.pad_mode = window, bool(center), pad_mode
         self.sc_weight = _number(sc_weight, "sc_weight")
         self.log_mag_weight = _number(log_mag_weight, "log_mag_weight")
@@ -135,7 +136,8 @@ class _STFTLossBase(keras.losses.Loss):
             raise ValueError("At least one STFT resolution is needed.")
         for n_fft, hop_length, win_length in resolutions:
             stft_settings(n_fft, hop_length, win_length, window, center, pad_mode)  # checks the settings now
-        self._resolutions = [(n_fft, hop_length, win_length, window, self.center, pad_mode) for n_fft, hop_length, win_length in resolutions]
+        as_key = tuple(window) if isinstance(window, list) else window
+        self._resolutions = [(n_fft, hop_length, win_length, as_key, self.center, pad_mode) for n_fft, hop_length, win_length in resolutions]
         self.n_mels = None if n_mels is None else positive_int(n_mels, "n_mels")
         self.sample_rate = sample_rate
         self._filters = None
