@@ -30,7 +30,7 @@ def synthesize(rng, count, noise=0.1, seconds=SECONDS):
 
 
 def denoiser(bins, channels):
-    """A small network that predicts a mask (0 to 1) for the noisy image; it takes images of any frame count.
+    """A small network that predicts a magnitude mask (0 to 1) for the noisy image; it takes images of any frame count.
 
     Images are (batch, bins, frames, channels). Convolutions dilated mostly along time see
     about an eighth of a second around each frame without resizing the image, so nothing
@@ -46,8 +46,8 @@ def denoiser(bins, channels):
     across = keras.layers.Dense(bins, activation="relu")(across)
     across = keras.layers.Permute((3, 1, 2))(across)  # back to (bins, frames, channels)
     merged = keras.layers.Concatenate()([near, wide, across])
-    mask = keras.layers.Conv2D(channels, 3, padding="same", activation="sigmoid")(merged)
-    return keras.Model(images, keras.layers.Multiply()([images, mask]), name="denoiser")
+    mask = keras.layers.Conv2D(channels // 2, 3, padding="same", activation="sigmoid")(merged)  # one per audio channel
+    return keras.Model(images, ks.ApplyMask("magnitude", "real_imag")([images, mask]), name="denoiser")
 
 
 def snr(reference, estimate):

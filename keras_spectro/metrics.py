@@ -1,0 +1,61 @@
+"""Metrics on waveforms: `SISDR` and `SNR`, the mean in dB over examples (weighted by `sample_weight`).
+
+They compute the numbers of `keras_spectro.losses.SISDRLoss` / `SNRLoss` (with the sign
+flipped) in float32, per example (the mean over channels), and average them.
+
+Example:
+
+```python
+model.compile(optimizer="adam", loss=ks.losses.SISDRLoss(), metrics=[ks.metrics.SISDR(), ks.metrics.SNR()])
+```
+"""
+
+import keras
+
+from keras_spectro.functional.common import standardize_data_format
+from keras_spectro.losses import _number, _waves_first, signal_to_distortion_db
+
+
+class _SDRMetricBase(keras.metrics.Mean):
+    scale_invariant = True
+
+    def __init__(self, zero_mean, eps, data_format, name, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(name=name, **kwargs)
+        self.zero_mean, self.eps = bool(zero_mean), _number(eps, "eps", strict=True)
+        self.data_format = standardize_data_format(data_format)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = _waves_first(y_true, self.data_format), _waves_first(y_pred, self.data_format)
+        values = signal_to_distortion_db(y_true, y_pred, self.scale_invariant, self.zero_mean, self.eps)
+        return super().update_state(values, sample_weight=sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "eps": self.eps, "data_format": self.data_format}
+
+
+@keras.saving.register_keras_serializable(package="keras_spectro")
+class SISDR(_SDRMetricBase):
+    """The mean scale-invariant SDR in dB (per channel, averaged over channels, then over examples).
+
+    Example: `model.compile(loss="mse", metrics=[SISDR()])` → logs `si_sdr` (and `val_si_sdr`).
+    """
+
+    def __init__(self, zero_mean=True, eps=1e-8, data_format=None, name="si_sdr", **kwargs):
+        super().__init__(zero_mean, eps, data_format, name, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "zero_mean": self.zero_mean}
+
+
+@keras.saving.register_keras_serializable(package="keras_spectro")
+class SNR(_SDRMetricBase):
+    """The mean signal-to-noise ratio in dB (per channel, averaged over channels, then over examples).
+
+    Example: `model.compile(loss="mse", metrics=[SNR()])` → logs `snr`.
+    """
+
+    scale_invariant = False
+
+    def __init__(self, eps=1e-8, data_format=None, name="snr", **kwargs):
+        super().__init__(False, eps, data_format, name, **kwargs)
