@@ -217,7 +217,9 @@ class Streamer:
         names, shapes = zip(*self.step_shapes(block_size).items())
         inputs = [keras.Input(batch_shape=shape, name=name) for name, shape in zip(names, shapes)]
         outputs = _Step(self, block_size)(inputs)
-        return keras.Model(inputs, outputs, name=f"stream_step_{block_size}")
+        model = keras.Model(inputs, outputs, name=f"stream_step_{block_size}")
+        model([np.zeros(shape, "float32") for shape in shapes])  # ran once: torch exports only models that ran
+        return model
 
     def step_shapes(self, block_size):
         """The names and shapes of the step model's inputs (its outputs have the same), in order."""
@@ -306,7 +308,7 @@ class _Step(keras.layers.Layer):
         sums = sums + np_.pad(added, ((0, 0), (p.offset, end)))[None]
         weights = weights + np_.pad(overlap_add(np_, window_sq, k, hop), ((0, 0), (p.offset, end)))
         head, head_weights = sums[:, :, : self.block_size], weights[:, : self.block_size]
-        usable = np_.greater(head_weights, s._threshold)
+        usable = np_.greater(head_weights, float(s._threshold))
         reciprocal = np_.where(usable, 1.0 / np_.maximum(head_weights, 1e-30), 1.0)
         index = position - s.latency + np_.array(np.arange(self.block_size, dtype="float32"))
         reciprocal = reciprocal * b.cast(np_.greater_equal(index, 0.0), "float32")  # the pre-roll is silence
