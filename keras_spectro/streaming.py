@@ -119,24 +119,33 @@ class Streamer:
         return out
 
     def _advance(self, frames, final):
-        """Computes the images of frames up to `frames` and runs the network where its output is final."""
+        """Computes the images of frames up to `frames` and runs the network where its output is final.
+
+        Frames go through in chunks of power-of-two sizes, so few shapes are ever compiled.
+        """
         b = backend_for(None)
-        if frames > self._computed:
-            count = frames - self._computed
+        while frames > self._computed:
+            count = _chunk(frames - self._computed)
             window = self._samples[: (count - 1) * self.hop + self.n_fft]
             images = _to_numpy(self.forward(b, keras.ops.convert_to_tensor(window[None])))
             self._images = images if self._images is None else np.concatenate([self._images, images], self._frame_axis)
             self._samples = self._samples[count * self.hop :]
-            self._computed = frames
+            self._computed += count
         done = frames if final else max(self._done, self._computed - self.lookahead)
-        if done <= self._done:
-            return
-        start = max(0, self._done - self.history)  # the network sees what offline sees at frame 0
-        context = _frames(self._images, start - self._images_from, self._computed - self._images_from, self._frame_axis)
-        out = self.network(b, keras.ops.convert_to_tensor(context))
-        out = _frames(out, self._done - start, done - start, self._frame_axis)
-        segments = _to_numpy(self.segments(b, out))[0]  # (channels, frames, n_fft)
-        count = done - self._done
+        while done > self._done:
+            count = _chunk(done - self._done)
+            start = max(0, self._done - self.history)  # the network sees what offline sees at frame 0
+            stop = min(self._computed, self._done + count + self.lookahead)  # the last frame, or the look-ahead
+            context = _frames(self._images, start - self._images_from, stop - self._images_from, self._frame_axis)
+            out = self.network(b, keras.ops.convert_to_tensor(context))
+            out = _frames(out, self._done - start, self._done - start + count, self._frame_axis)
+            self._add(_to_numpy(self.segments(b, out))[0], count)  # (channels, frames, n_fft)
+            keep = max(0, self._done - self.history)
+            self._images = _frames(self._images, keep - self._images_from, None, self._frame_axis)
+            self._images_from = keep
+
+    def _add(self, segments, count):
+        """Overlap-adds the windowed frames `[_done, _done + count)` and their window-square sums into the tail."""
         sums = overlap_add(np, segments, count, self.hop)
         weights = overlap_add(np, np.broadcast_to(self._window_sq, (1, count, self.n_fft)), count, self.hop)[0]
         offset = self._done * self.hop - (self.n_fft // 2 + self._emitted)  # < 0 only for the padding before sample 0
@@ -146,10 +155,7 @@ class Streamer:
         self._weights = np.pad(self._weights, (0, size - self._weights.size))
         self._sums[:, offset : offset + sums.shape[1]] += sums
         self._weights[offset : offset + weights.size] += weights
-        self._done = done
-        keep = max(0, done - self.history)
-        self._images = _frames(self._images, keep - self._images_from, None, self._frame_axis)
-        self._images_from = keep
+        self._done += count
 
     def _emit(self, total):
         """The next `total - emitted` output samples, `(count, channels)`."""
@@ -329,6 +335,11 @@ def _frames(x, start, stop, axis, np_=None):
     index = [slice(None)] * 4
     index[axis] = slice(start, stop)
     return x[tuple(index)]
+
+
+def _chunk(count):
+    """The largest power of two up to `count` (at most 64)."""
+    return min(1 << (count.bit_length() - 1), 64)
 
 
 def _to_numpy(x):
