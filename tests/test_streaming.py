@@ -167,7 +167,7 @@ def _domain(stft=None, after=(), network=None, samples=None):
         (lambda: _domain({"center": False}), "center=True only"),
         (lambda: _domain(network=_global_network()), "more than 64"),
         (lambda: _domain(network=FramesLSTM()), "recurrent"),
-        (lambda: _domain(after=[ks.SpectrogramScaler(axis=2, minimum=np.zeros((1, 1, 200, 1)), maximum=np.ones((1, 1, 200, 1)))], samples=199 * HOP), "frames axis"),
+        (lambda: _domain(after=[ks.SpectrogramScaler(axis=2, minimum=np.zeros(200), maximum=np.ones(200))], samples=199 * HOP), "frames axis"),
         (lambda: ks.SpectrogramDomain(ks.SpectrogramPipeline([ks.AudioPadding(500), ks.STFTSplit(n_fft=N_FFT)])), "AudioPadding"),
     ],
 )
