@@ -178,3 +178,17 @@ def test_refusals(make, reason):
         pytest.skip(f"refused when built: {error}")
     with pytest.raises(ValueError, match=reason):
         Streamer(domain)
+
+
+def test_the_stream_command(models, tmp_path, capsys):
+    import soundfile
+
+    from keras_spectro import cli
+
+    models["mag_phase", True].save(tmp_path / "m.keras")
+    soundfile.write(tmp_path / "in.wav", SIGNAL * 0.1, 16000, subtype="FLOAT")
+    assert cli.main(["stream", str(tmp_path / "m.keras"), str(tmp_path / "in.wav"), "-o", str(tmp_path / "out.wav"), "--block-ms", "3"]) == 0
+    assert "latency 111 samples" in capsys.readouterr().out
+    out, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    assert_exact(out, _whole(models["mag_phase", True], SIGNAL * 0.1))
+    assert cli.main(["stream", str(tmp_path / "m.keras"), str(tmp_path / "in.wav"), "-o", str(tmp_path / "out.mp3")]) == 1
