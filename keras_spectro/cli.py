@@ -1,4 +1,4 @@
-"""The `keras-spectro` command: show, roundtrip, apply, demo."""
+"""The `keras-spectro` command: show, roundtrip, apply, stream, demo."""
 
 import argparse
 import os
@@ -48,6 +48,62 @@ def apply(args):
     with ks.audio.open_audio(args.output) as file:
         subtype = file.subtype
     print(f"Wrote {args.output}: {seconds:.1f} s, {channels} channel(s) at {rate} Hz, {subtype}, in {took:.1f} s ({seconds / took:.1f}x real time)")
+
+
+def stream(args):
+    import time
+
+    import keras
+
+    import keras_spectro as ks
+    from keras_spectro.streaming import Streamer
+
+    # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
+    kind = os.path.splitext(args.output)[1].lower()
+    if kind not in (".wav", ".flac"):
+        raise ValueError(f"{args.output}: the target must be a .wav or .flac file.")
+    wave = ks.audio.load_audio(args.source)
+    rate = _rate(args.source)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{args.output}: the folder {folder} does not exist.")
+    if os.path.abspath(args.output) == os.path.abspath(args.source):
+        raise ValueError(f"{args.output}: the target is the source.")
+    try:
+        model = keras.models.load_model(args.model, compile=False)
+    except Exception as error:  # Keras raises many kinds here, often over several lines
+        raise ValueError(f"{args.model}: not a Keras model that loads ({error})") from None
+    streamer = Streamer(model)
+    if streamer.domain.sample_rate is not None and streamer.domain.sample_rate != rate:
+        raise ValueError(f"{args.source}: recorded at {rate} Hz but the model is made for {streamer.domain.sample_rate} Hz.")
+    if wave.shape[1] != streamer.channels:
+        raise ValueError(f"{args.source}: {wave.shape[1]} channel(s) but the model takes {streamer.channels}.")
+    block = max(1, round(args.block_ms * rate / 1000))
+    outs, times = [], []
+    for start in range(0, len(wave), block):  # as a live source delivers it
+        begin = time.perf_counter()
+        outs.append(streamer.process(wave[start : start + block]))
+        times.append(time.perf_counter() - begin)
+    outs.append(streamer.flush())
+    out = np.concatenate(outs)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{args.model}: the output holds NaN or inf; nothing written.")
+    if kind == ".wav":
+        ks.utils.save_wav(args.output, out, rate, subtype=args.subtype or "FLOAT")
+    else:  # FLAC holds integers only: PCM_24 unless told
+        import soundfile
+
+        partial = os.path.join(folder, f".{os.path.basename(args.output)}.partial.flac")
+        try:
+            soundfile.write(partial, np.clip(out, -1, 1), rate, subtype=args.subtype or "PCM_24", format="FLAC")
+            os.replace(partial, args.output)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+    seconds = block / rate
+    worst, mean = max(times) / seconds, sum(times) / len(times) / seconds
+    print(f"Wrote {args.output}: {len(out) / rate:.1f} s, {out.shape[1]} channel(s) at {rate} Hz, in blocks of {block} samples ({1000 * seconds:g} ms)")
+    print(f"latency {streamer.latency} samples ({1000 * streamer.latency / rate:.1f} ms); real-time factor mean {mean:.3f}, worst block {worst:.3f}")
 
 
 def roundtrip(args):
@@ -134,6 +190,12 @@ def parser():
     command.add_argument("--subtype", help="e.g. PCM_16, PCM_24, FLOAT (default: the source's, else PCM_24: float into FLAC, MP3 or Ogg into WAV)")
     command.add_argument("--clip", action="store_true", help="clip output beyond [-1, 1] (with a warning) instead of refusing it, for subtypes other than FLOAT and DOUBLE")
     command.add_argument("--resample", action="store_true", help="convert a recording at another rate than the model's to the model's rate, and the output back")
+    command = commands.add_parser("stream", help="run a saved SpectrogramDomain model over a recording block by block, as on live audio; report latency and real-time factor")
+    command.add_argument("model", help="a .keras file holding a SpectrogramDomain")
+    command.add_argument("source", help="the recording (any format libsndfile reads)")
+    command.add_argument("-o", "--output", required=True, help="the result, a .wav or .flac file (the extension picks the format)")
+    command.add_argument("--block-ms", type=_number(True, "milliseconds"), default=10.0, help="the block length a live source delivers, in ms (default: 10)")
+    command.add_argument("--subtype", help="e.g. PCM_16, PCM_24, FLOAT (default: FLOAT)")
     command = commands.add_parser("demo", help="synthesise audio, train a small denoiser, write WAVs and a PNG")
     command.add_argument("-o", "--output", default="spectro_demo", help="output folder (default: spectro_demo)")
     command.add_argument("--epochs", type=_positive, default=12, help="training epochs (default: 12)")
@@ -156,7 +218,7 @@ def main(argv=None):
     keras_spectro._load()  # Keras, the backend, and the layers registered for load_model
     from keras_spectro.files import Terminated
     try:
-        {"show": show, "roundtrip": roundtrip, "apply": apply, "demo": demo}[args.command](args)
+        {"show": show, "roundtrip": roundtrip, "apply": apply, "stream": stream, "demo": demo}[args.command](args)
     except (ValueError, OSError, RuntimeError) as error:
         print("keras-spectro: error:", " ".join(str(error).splitlines()), file=sys.stderr)
         return 1
