@@ -16,6 +16,7 @@ BATCH = 8
 def measure(batches):
     """In this process: adapt a pipeline on `batches` batches of files; report time and peak RSS."""
     import keras_spectro as ks
+
     from common import HOP, N_FFT, wav_files
 
     files = wav_files(BATCH * batches)

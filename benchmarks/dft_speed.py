@@ -3,6 +3,7 @@
 import numpy as np
 
 import keras_spectro as ks
+
 from common import compiled, header, median_seconds, numpy_of, wav_files
 
 waves = np.stack([ks.audio.load_audio(f) for f in wav_files(8)])

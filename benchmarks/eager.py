@@ -12,6 +12,7 @@ import librosa
 import numpy as np
 
 import keras_spectro as ks
+
 from common import HOP, N_FFT, RATE, SECONDS, header, median_seconds, numpy_of, wav_files
 
 backend = keras.backend.backend()

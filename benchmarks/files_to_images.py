@@ -4,6 +4,7 @@ import librosa
 import numpy as np
 
 import keras_spectro as ks
+
 from common import HOP, N_FFT, compiled, header, median_seconds, numpy_of, row, wav_files
 
 files = wav_files(32)

@@ -4,6 +4,7 @@ import librosa
 import numpy as np
 
 import keras_spectro as ks
+
 from common import HOP, N_FFT, RATE, SECONDS, compiled, header, median_seconds, numpy_of, row, wav_files
 
 N_ITER = 32

@@ -4,6 +4,7 @@ import librosa
 import numpy as np
 
 import keras_spectro as ks
+
 from common import HOP, N_FFT, RATE, SECONDS, compiled, header, median_seconds, numpy_of, row, wav_files
 
 waves = np.stack([ks.audio.load_audio(f) for f in wav_files(8)])

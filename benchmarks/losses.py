@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 import keras_spectro as ks
+
 from common import header, median_seconds
 
 BATCH, SAMPLES, CHANNELS = 8, 16000, 2

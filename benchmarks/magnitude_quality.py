@@ -11,6 +11,7 @@ import librosa
 import numpy as np
 
 import keras_spectro as ks
+
 from common import header, numpy_of
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "tests" / "data"

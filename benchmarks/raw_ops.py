@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 import keras_spectro as ks
+
 from common import HOP, N_FFT, compiled, header, median_seconds, numpy_of, row, wav_files
 
 waves = np.stack([ks.audio.load_audio(f) for f in wav_files(8)])  # (8, samples, 2)

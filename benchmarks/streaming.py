@@ -21,9 +21,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "example
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from denoise import HOP, N_FFT, RATE, mask_network  # noqa: E402
 
 import keras_spectro as ks  # noqa: E402
-from denoise import HOP, N_FFT, RATE, mask_network  # noqa: E402
 from keras_spectro.streaming import Streamer  # noqa: E402
 
 

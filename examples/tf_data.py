@@ -12,8 +12,10 @@ import pathlib
 import keras
 
 import keras_spectro as ks
-from _pairs import RATE, write_pairs  # examples/_pairs.py
 from keras_spectro.demo import denoiser
+
+from _pairs import RATE, write_pairs  # examples/_pairs.py
+
 
 def main(out_dir, epochs, segments):
     noisy, clean = write_pairs(pathlib.Path(out_dir) / "pairs", segments)

@@ -10,7 +10,9 @@ import pathlib
 import torch
 
 import keras_spectro as ks
+
 from _pairs import RATE, write_pairs  # examples/_pairs.py
+
 
 def main(out_dir, steps, segments, device):
     noisy, clean = write_pairs(pathlib.Path(out_dir) / "pairs", segments)

@@ -5,8 +5,8 @@ import os
 import keras
 import numpy as np
 
-from keras_spectro.layers.padding import MODES, padding_widths
 from keras_spectro.files import open_audio, process_file, read_frames, read_resampled, resampled_length  # noqa: F401
+from keras_spectro.layers.padding import MODES, padding_widths
 
 
 def load_audio(path, sample_rate=None, channels=None, length=None, mode="right", offset=0, resample=False):

@@ -8,9 +8,9 @@ recording's length and time grows linearly with it.
 import keras
 import numpy as np
 
-from keras_spectro.layers.stft import STFTSplit
 from keras_spectro.files import open_audio, read_frames
 from keras_spectro.functional.spectrum import stft_settings
+from keras_spectro.layers.stft import STFTSplit
 
 COLUMNS = 2000  # at most this many time columns in the spectrogram and the waveform envelope
 CHUNK_FRAMES = 256  # STFT frames computed at a time

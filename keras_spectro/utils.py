@@ -1,6 +1,5 @@
 """Looking at spectrograms and waveforms (matplotlib), and writing WAV files (soundfile)."""
 
-import os
 import warnings
 
 import keras

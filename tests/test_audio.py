@@ -1,4 +1,3 @@
-import shutil
 import sys
 
 import keras
@@ -6,10 +5,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import DATA, assert_exact, to_numpy
 import keras_spectro as ks
 from keras_spectro.audio import AudioFileDataset, TorchBatches, load_audio, to_tf_dataset
 from keras_spectro.layers.padding import padding_widths
+
+from conftest import DATA, assert_exact, to_numpy
 
 
 def test_load_audio_reads_the_test_files():

@@ -5,13 +5,13 @@ import re
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 import soundfile
 
-from conftest import DATA
 from keras_spectro.cli import main, parser
+
+from conftest import DATA
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -8,13 +8,14 @@ import keras
 import numpy as np
 import pytest
 import soundfile
+from test_cli_and_examples import _cli
 
-from conftest import DATA
 import keras_spectro as ks
 from keras_spectro import overview
 from keras_spectro.cli import main
 from keras_spectro.utils import magnitudes
-from test_cli_and_examples import _cli
+
+from conftest import DATA
 
 VOICE = DATA / "voice_stereo_16bit_44k.wav"
 

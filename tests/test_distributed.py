@@ -19,10 +19,12 @@ from hypothesis import strategies as st
 
 ray = pytest.importorskip("ray")
 
-import keras_spectro as ks  # noqa: E402
-from conftest import DATA, to_numpy  # noqa: E402
 from distributed_worker import RMSGain  # noqa: E402
+
+import keras_spectro as ks  # noqa: E402
 from keras_spectro import distributed  # noqa: E402
+
+from conftest import DATA, to_numpy  # noqa: E402
 
 HERE = pathlib.Path(__file__).parent
 

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import BACKEND, assert_exact, to_numpy
 import keras_spectro as ks
+
+from conftest import BACKEND, assert_exact, to_numpy
 
 
 def _pipeline(representation="real_imag", data_format="channels_last", channels=2, **stft):

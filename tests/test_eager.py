@@ -7,10 +7,11 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import BACKEND, assert_exact, to_numpy
 from keras_spectro import GriffinLim, InverseSTFTSplit, SpectrogramPipeline, SpectrogramScaler, STFTSplit
 from keras_spectro.functional import compiled
 from keras_spectro.functional.framing import overlap_add
+
+from conftest import BACKEND, assert_exact, to_numpy
 
 COMPILES = BACKEND in ("jax", "tensorflow")
 

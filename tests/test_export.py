@@ -7,8 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import BACKEND, to_numpy
 import keras_spectro as ks
+
+from conftest import BACKEND, to_numpy
 
 onnxruntime = pytest.importorskip("onnxruntime")
 tf = pytest.importorskip("tensorflow")

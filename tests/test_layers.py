@@ -2,7 +2,6 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import assert_exact, to_numpy
 from keras_spectro import (
     AudioPadding,
     ChannelIndexer,
@@ -14,6 +13,8 @@ from keras_spectro import (
     STFTSplit,
     magnitude_phase_order,
 )
+
+from conftest import assert_exact, to_numpy
 
 
 # --- AudioPadding ---------------------------------------------------------

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import keras_spectro as ks
-from conftest import BACKEND, to_numpy
 from keras_spectro import losses, metrics
+
+from conftest import BACKEND, to_numpy
 
 SMALL = dict(n_fft=128, hop_length=32)  # fast settings for the property tests
 SMALL_MR = dict(fft_sizes=(128, 256, 64), hop_sizes=(32, 64, 16), win_lengths=(100, 200, 48))

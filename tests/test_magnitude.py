@@ -7,10 +7,11 @@ import keras
 import librosa
 import numpy as np
 import pytest
+from test_stft import _gradient
+
+import keras_spectro as ks
 
 from conftest import BACKEND, assert_exact, to_numpy
-import keras_spectro as ks
-from test_stft import _gradient
 
 SETTINGS = [
     dict(n_fft=512),

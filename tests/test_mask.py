@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import keras_spectro as ks
+
 from conftest import to_numpy
 
 

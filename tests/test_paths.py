@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import BACKEND, to_numpy
 import keras_spectro as ks
+
+from conftest import BACKEND, to_numpy
 
 N_FFT, HOP = 64, 16
 BINS = N_FFT // 2 + 1

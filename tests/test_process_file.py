@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import DATA, assert_exact
 import keras_spectro as ks
 from keras_spectro import files
 from keras_spectro.audio import process_file
+
+from conftest import DATA, assert_exact
 
 RATE = 16000
 

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_exact, to_numpy
 from keras_spectro import ChannelIndexer, SpectrogramPipeline, SpectrogramScaler, STFTSplit
+
+from conftest import assert_exact, to_numpy
 
 PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -8,9 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import BACKEND, to_numpy
 import keras_spectro as ks
 from keras_spectro.layers.base import FORMAT_VERSION
+
+from conftest import BACKEND, to_numpy
 
 BACKENDS = ["tensorflow", "torch", "jax"]
 

@@ -5,8 +5,9 @@ import librosa
 import numpy as np
 import pytest
 
+from keras_spectro import InverseSTFTSplit, SpectrogramScaler, STFTSplit
+
 from conftest import BACKEND, assert_exact, to_numpy
-from keras_spectro import SpectrogramScaler, InverseSTFTSplit, STFTSplit
 
 SETTINGS = [
     dict(n_fft=512),

@@ -4,9 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import assert_exact, to_numpy
 import keras_spectro as ks
 from keras_spectro.streaming import Streamer
+
+from conftest import assert_exact, to_numpy
 
 N_FFT, HOP, SAMPLES = 64, 16, 700
 RNG = np.random.default_rng(7)

@@ -7,9 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import BACKEND
 import keras_spectro as ks
 from keras_spectro.streaming import Streamer
+
+from conftest import BACKEND
 
 onnxruntime = pytest.importorskip("onnxruntime")
 tf = pytest.importorskip("tensorflow")

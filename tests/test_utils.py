@@ -9,9 +9,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile  # noqa: E402
 
-from conftest import to_numpy  # noqa: E402
 from keras_spectro import STFTSplit  # noqa: E402
 from keras_spectro.utils import magnitudes, plot_spectrogram, plot_waveform, save_wav  # noqa: E402
+
+from conftest import to_numpy  # noqa: E402
 
 
 @pytest.fixture

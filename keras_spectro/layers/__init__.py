@@ -1,9 +1,9 @@
 """The keras_spectro layers: invertible (all but `ApplyMask`), saved in `.keras` files, on every backend."""
 
 from keras_spectro.layers.base import Inverse, InvertibleLayer
+from keras_spectro.layers.channels import ChannelIndexer, magnitude_phase_order
 from keras_spectro.layers.domain import SpectrogramDomain
 from keras_spectro.layers.griffin_lim import GriffinLim
-from keras_spectro.layers.channels import ChannelIndexer, magnitude_phase_order
 from keras_spectro.layers.magnitude import MagnitudeCompression, MelScale
 from keras_spectro.layers.mask import ApplyMask
 from keras_spectro.layers.padding import AudioPadding

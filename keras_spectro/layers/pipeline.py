@@ -37,8 +37,8 @@ class SpectrogramPipeline(InvertibleLayer):
 
     def __init__(self, layers, sample_rate=None, **kwargs):
         super().__init__(**kwargs)
-        layers = [keras.saving.deserialize_keras_object(l) if isinstance(l, dict) else l for l in layers]
-        if not layers or not all(isinstance(l, InvertibleLayer) for l in layers):
+        layers = [keras.saving.deserialize_keras_object(layer) if isinstance(layer, dict) else layer for layer in layers]
+        if not layers or not all(isinstance(layer, InvertibleLayer) for layer in layers):
             raise ValueError(f"SpectrogramPipeline takes a non-empty list of InvertibleLayers; got {layers!r}.")
         self._pipeline_layers = layers
         self._inverse = _Unsaved(None)
@@ -104,7 +104,7 @@ class SpectrogramPipeline(InvertibleLayer):
     def get_config(self):
         return {
             **super().get_config(),
-            "layers": [keras.saving.serialize_keras_object(l) for l in self.layers],
+            "layers": [keras.saving.serialize_keras_object(layer) for layer in self.layers],
             "sample_rate": self.sample_rate,
         }
 
