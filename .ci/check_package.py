@@ -46,11 +46,18 @@ def check_files(wheel):
     print(f"{pathlib.Path(wheel).name}: {len(names)} files")
     for name in names:
         print("   ", name)
-    stray = [n for n in names if n.startswith(FORBIDDEN_DIRS) or not (n.startswith("keras_spectro/") or ".dist-info/" in n)]
+    stray = [
+        n for n in names if n.startswith(FORBIDDEN_DIRS) or not (n.startswith("keras_spectro/") or ".dist-info/" in n)
+    ]
     data = [n for n in names if n.lower().endswith(DATA_SUFFIXES)]
     if stray or data:
         fail(f"the wheel holds files that are not the package: {stray + data}")
-    needed = ["keras_spectro/__init__.py", "keras_spectro/py.typed", "keras_spectro/layers/__init__.py", "keras_spectro/functional/__init__.py"]
+    needed = [
+        "keras_spectro/__init__.py",
+        "keras_spectro/py.typed",
+        "keras_spectro/layers/__init__.py",
+        "keras_spectro/functional/__init__.py",
+    ]
     missing = [n for n in needed if n not in names]
     if not any(n.endswith(".dist-info/licenses/LICENSE") for n in names):
         missing.append("*.dist-info/licenses/LICENSE")
@@ -68,19 +75,27 @@ def check_install(wheel):
         step("fresh virtual environment", started)
         python, command = env_dir / "bin" / "python", env_dir / "bin" / "keras-spectro"
         started = time.perf_counter()
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel, "jax[cpu]"], check=True)
+        subprocess.run(
+            [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel, "jax[cpu]"], check=True
+        )
         step("pip install the wheel and jax[cpu]", started)
-        env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+        env = {
+            key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+        }
         env.update(KERAS_BACKEND="jax", PYTHONNOUSERSITE="1")
         work = pathlib.Path(tmp, "work")
         work.mkdir()  # not the repository: `import keras_spectro` can only find the installed wheel
         started = time.perf_counter()
-        help_text = subprocess.run([command, "--help"], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
+        help_text = subprocess.run(
+            [command, "--help"], cwd=work, env=env, check=True, capture_output=True, text=True
+        ).stdout
         if "apply" not in help_text or "show" not in help_text:
             fail(f"keras-spectro --help does not list its commands:\n{help_text}")
         step("keras-spectro --help", started)
         started = time.perf_counter()
-        out = subprocess.run([python, "-c", ROUND_TRIP], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [python, "-c", ROUND_TRIP], cwd=work, env=env, check=True, capture_output=True, text=True
+        ).stdout
         print(out, end="")
         if str(env_dir) not in out:
             fail("keras_spectro was not imported from the fresh environment")

@@ -9,7 +9,14 @@ from common import HOP, N_FFT, header, numpy_of, wav_files
 
 waves = np.stack([ks.audio.load_audio(f) for f in wav_files(8)])
 peak = np.abs(waves).max()
-header("Accuracy on 8 stereo 5 s files", ("representation", "round trip of the full pipeline: max error / peak", "STFTSplit vs librosa.stft: max difference / peak magnitude"))
+header(
+    "Accuracy on 8 stereo 5 s files",
+    (
+        "representation",
+        "round trip of the full pipeline: max error / peak",
+        "STFTSplit vs librosa.stft: max difference / peak magnitude",
+    ),
+)
 for representation in ("real_imag", "mag_phase"):
     pipeline = ks.SpectrogramPipeline(
         [

@@ -47,8 +47,10 @@ def numpy_of(x):
 
 
 def header(title, columns=("what", "median s", "speed-up over the first row")):
-    print(f"\n### {title} — backend {keras.backend.backend()}, keras {keras.__version__}, "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
+    print(
+        f"\n### {title} — backend {keras.backend.backend()}, keras {keras.__version__}, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
+    )
     print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
 
 

@@ -8,8 +8,10 @@ from common import compiled, header, median_seconds, numpy_of, wav_files
 
 waves = np.stack([ks.audio.load_audio(f) for f in wav_files(8)])
 
-header("dft='matmul' vs dft='fft': 8 stereo 5 s clips, hop n_fft/4, Keras model, jit_compile=True",
-       ("n_fft", "direction", "fft s", "matmul s", "matmul time / fft time"))
+header(
+    "dft='matmul' vs dft='fft': 8 stereo 5 s clips, hop n_fft/4, Keras model, jit_compile=True",
+    ("n_fft", "direction", "fft s", "matmul s", "matmul time / fft time"),
+)
 for n_fft in (256, 512, 1024, 2048):
     times = {}
     for dft in ("fft", "matmul"):
@@ -17,7 +19,10 @@ for n_fft in (256, 512, 1024, 2048):
         images = numpy_of(stft(waves))
         forward = compiled(stft, waves.shape[1:])
         inverse = compiled(stft.inverse(), images.shape[1:])
-        times[dft] = (median_seconds(lambda: forward(waves), repeats=3), median_seconds(lambda: inverse(images), repeats=3))
+        times[dft] = (
+            median_seconds(lambda: forward(waves), repeats=3),
+            median_seconds(lambda: inverse(images), repeats=3),
+        )
     for i, direction in enumerate(("forward", "inverse")):
         fft, matmul = times["fft"][i], times["matmul"][i]
         print(f"| {n_fft} | {direction} | {fft:.4f} | {matmul:.4f} | {matmul / fft:.2f} |")

@@ -50,9 +50,22 @@ def raw_ops(signals, window):
         f = lambda v: tf.signal.stft(v, N_FFT, HOP, window_fn=window_fn)  # noqa: E731
         i = lambda v: tf.signal.inverse_stft(v, N_FFT, HOP, window_fn=inverse_window)  # noqa: E731
         z = f(x)
-        f_fn, i_fn, f_xla, i_xla = tf.function(f), tf.function(i), tf.function(f, jit_compile=True), tf.function(i, jit_compile=True)
-        forward = {"tf.signal.stft": lambda: f(x).numpy(), "tf.signal.stft in tf.function": lambda: f_fn(x).numpy(), "tf.signal.stft, XLA": lambda: f_xla(x).numpy()}
-        inverse = {"tf.signal.inverse_stft": lambda: i(z).numpy(), "in tf.function": lambda: i_fn(z).numpy(), "XLA": lambda: i_xla(z).numpy()}
+        f_fn, i_fn, f_xla, i_xla = (
+            tf.function(f),
+            tf.function(i),
+            tf.function(f, jit_compile=True),
+            tf.function(i, jit_compile=True),
+        )
+        forward = {
+            "tf.signal.stft": lambda: f(x).numpy(),
+            "tf.signal.stft in tf.function": lambda: f_fn(x).numpy(),
+            "tf.signal.stft, XLA": lambda: f_xla(x).numpy(),
+        }
+        inverse = {
+            "tf.signal.inverse_stft": lambda: i(z).numpy(),
+            "in tf.function": lambda: i_fn(z).numpy(),
+            "XLA": lambda: i_xla(z).numpy(),
+        }
     else:
         import jax
         import jax.numpy as jnp
@@ -106,7 +119,9 @@ def layers_vs_raw():
 
 def against_librosa():
     files = wav_files(32)
-    pipeline = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler(mean=0.0, variance=1.0, mode="standard")])
+    pipeline = ks.SpectrogramPipeline(
+        [ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler(mean=0.0, variance=1.0, mode="standard")]
+    )
 
     def librosa_images():
         images = []
@@ -131,7 +146,12 @@ def against_librosa():
     spectra = (images[..., 0::2] + 1j * images[..., 1::2]).astype("complex64")  # (8, bins, frames, 2)
 
     def librosa_audio():
-        return np.stack([librosa.istft(np.moveaxis(s, -1, 0), hop_length=HOP, n_fft=N_FFT, length=RATE * SECONDS).T for s in spectra])
+        return np.stack(
+            [
+                librosa.istft(np.moveaxis(s, -1, 0), hop_length=HOP, n_fft=N_FFT, length=RATE * SECONDS).T
+                for s in spectra
+            ]
+        )
 
     reference = timed(librosa_audio)
     line("images → audio: librosa.istft per file (8 files)", reference)

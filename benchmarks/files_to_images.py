@@ -8,7 +8,9 @@ import keras_spectro as ks
 from common import HOP, N_FFT, compiled, header, median_seconds, numpy_of, row, wav_files
 
 files = wav_files(32)
-pipeline = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler(mean=0.0, variance=1.0, mode="standard")])
+pipeline = ks.SpectrogramPipeline(
+    [ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler(mean=0.0, variance=1.0, mode="standard")]
+)
 
 
 def keras_spectro_way():

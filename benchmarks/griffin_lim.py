@@ -31,4 +31,8 @@ row("librosa.griffinlim per channel (float32)", reference)
 row("keras_spectro GriffinLim (eager)", median_seconds(lambda: numpy_of(griffin_lim(magnitudes)), repeats=3), reference)
 for jit in (False, True):
     run = compiled(griffin_lim, magnitudes.shape[1:], jit_compile=jit)
-    row(f"keras_spectro GriffinLim (Keras model, jit_compile={jit})", median_seconds(lambda: run(magnitudes), repeats=3), reference)
+    row(
+        f"keras_spectro GriffinLim (Keras model, jit_compile={jit})",
+        median_seconds(lambda: run(magnitudes), repeats=3),
+        reference,
+    )

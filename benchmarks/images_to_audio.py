@@ -29,4 +29,8 @@ row("librosa.istft per channel", reference)
 row("keras_spectro InverseSTFTSplit (eager)", median_seconds(lambda: numpy_of(inverse(images))), reference)
 for jit in (False, True):
     run = compiled(inverse, images.shape[1:], jit_compile=jit)
-    row(f"keras_spectro InverseSTFTSplit (Keras model, jit_compile={jit})", median_seconds(lambda: run(images_np)), reference)
+    row(
+        f"keras_spectro InverseSTFTSplit (Keras model, jit_compile={jit})",
+        median_seconds(lambda: run(images_np)),
+        reference,
+    )

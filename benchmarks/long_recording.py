@@ -34,7 +34,9 @@ def recording(seconds):
         with soundfile.SoundFile(path, "w", RATE, 2, "PCM_16") as file:
             for start in range(0, seconds * RATE, 60 * RATE):
                 t = np.arange(start, min(start + 60 * RATE, seconds * RATE))[:, None] / RATE
-                file.write(0.3 * np.sin(2 * np.pi * np.array([220.0, 330.0]) * t) + 0.05 * rng.standard_normal((len(t), 2)))
+                file.write(
+                    0.3 * np.sin(2 * np.pi * np.array([220.0, 330.0]) * t) + 0.05 * rng.standard_normal((len(t), 2))
+                )
     return path
 
 
@@ -53,7 +55,12 @@ def run(*args):
     """(wall seconds, peak RSS MB, stdout) of `python -m keras_spectro ARGS` in a fresh process."""
     with tempfile.TemporaryFile("w+") as out:
         start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-m", "keras_spectro", *map(str, args)], stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "MPLBACKEND": "Agg"})
+        child = subprocess.Popen(
+            [sys.executable, "-m", "keras_spectro", *map(str, args)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "MPLBACKEND": "Agg"},
+        )
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - start
         out.seek(0)
@@ -76,15 +83,32 @@ if __name__ == "__main__":
             for name, path in files.items():
                 if command == "apply":
                     wall, rss, text = run("apply", model, path, "-o", os.path.join(folder, "out.wav"))
-                    work = float(re.search(r" in ([\d.]+) s ", text).group(1))  # process_file alone, as apply reports it
+                    work = float(
+                        re.search(r" in ([\d.]+) s ", text).group(1)
+                    )  # process_file alone, as apply reports it
                 else:
                     wall, rss, _ = run("show", path, "-o", os.path.join(folder, "out.png"))
                     work = wall - startup
                 rows.append((command, name, wall, work, rss, LENGTHS[name] / work))
     from common import header
 
-    columns = ("command", "recording", "wall s", "work s", "peak RSS MB", "above start-up MB", "RSS vs 10 s", "work s per audio minute", "x real time")
-    header(f"keras-spectro apply (STFT-only model) and show on stereo 44.1 kHz PCM_16 (fresh process each; start-up {startup:.1f} s, {startup_rss:.0f} MB)", columns)
+    columns = (
+        "command",
+        "recording",
+        "wall s",
+        "work s",
+        "peak RSS MB",
+        "above start-up MB",
+        "RSS vs 10 s",
+        "work s per audio minute",
+        "x real time",
+    )
+    header(
+        f"keras-spectro apply (STFT-only model) and show on stereo 44.1 kHz PCM_16 (fresh process each; start-up {startup:.1f} s, {startup_rss:.0f} MB)",
+        columns,
+    )
     for command, name, wall, work, rss, speed in rows:
         short = next(r for r in rows if r[:2] == (command, "10 s"))
-        print(f"| {command} | {name} | {wall:.1f} | {work:.1f} | {rss:.0f} | {rss - startup_rss:.0f} | {rss / short[4]:.2f}x | {60 * work / LENGTHS[name]:.2f} | {speed:.0f}x |")
+        print(
+            f"| {command} | {name} | {wall:.1f} | {work:.1f} | {rss:.0f} | {rss - startup_rss:.0f} | {rss / short[4]:.2f}x | {60 * work / LENGTHS[name]:.2f} | {speed:.0f}x |"
+        )

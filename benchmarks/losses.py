@@ -63,7 +63,10 @@ def auraloss_step():
     return step
 
 
-header(f"One training step, MultiResolutionSTFTLoss, {BATCH} stereo 1 s clips at 16 kHz", ("what", "median s per step", "peak memory growth, MB"))
+header(
+    f"One training step, MultiResolutionSTFTLoss, {BATCH} stereo 1 s clips at 16 kHz",
+    ("what", "median s per step", "peak memory growth, MB"),
+)
 step, how = keras_step()
 seconds, grown = measure(step)
 print(f"| keras_spectro, {keras.backend.backend()} ({how}) | {seconds:.4f} | {grown:.0f} |")

@@ -24,7 +24,9 @@ def convergence(s, y):
     return np.linalg.norm(s - np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP))) / np.linalg.norm(s)
 
 
-header("Magnitude-only quality on 4.2 s stereo speech (lower is better)", ("measure", "keras_spectro", "librosa", "ratio"))
+header(
+    "Magnitude-only quality on 4.2 s stereo speech (lower is better)", ("measure", "keras_spectro", "librosa", "ratio")
+)
 ours = numpy_of(ks.GriffinLim(n_fft=N_FFT, hop_length=HOP, n_iter=32, length=len(wave))(magnitudes))
 mel = ks.MelScale(sample_rate=44100, n_fft=N_FFT, n_mels=N_MELS)
 mels = numpy_of(mel(magnitudes))

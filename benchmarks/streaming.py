@@ -54,8 +54,12 @@ def timed(run, blocks, warmup=20):
 def main(seconds):
     one_thread()
     channels = 2
-    pipeline = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=N_FFT, hop_length=HOP, representation="mag_phase")], sample_rate=RATE)
-    model = keras.Sequential([keras.Input((None, channels)), ks.SpectrogramDomain(pipeline, network=mask_network(N_FFT // 2 + 1, channels))])
+    pipeline = ks.SpectrogramPipeline(
+        [ks.STFTSplit(n_fft=N_FFT, hop_length=HOP, representation="mag_phase")], sample_rate=RATE
+    )
+    model = keras.Sequential(
+        [keras.Input((None, channels)), ks.SpectrogramDomain(pipeline, network=mask_network(N_FFT // 2 + 1, channels))]
+    )
     streamer = Streamer(model)
     signal = 0.1 * np.random.default_rng(0).standard_normal((int(seconds * RATE), channels)).astype("float32")
     blocks = [signal[i : i + HOP] for i in range(0, len(signal) - HOP + 1, HOP)]
@@ -67,13 +71,17 @@ def main(seconds):
         out, *state = step.predict_on_batch([block[None], *state])
 
     duration = HOP / RATE
-    print(f"backend {keras.backend.backend()}, {channels} channels, n_fft={N_FFT}, hop={HOP} ({1000 * duration:g} ms blocks), "
-          f"context {streamer.history}+{streamer.lookahead} frames, latency {streamer.latency} samples ({1000 * streamer.latency / RATE:.1f} ms)")
+    print(
+        f"backend {keras.backend.backend()}, {channels} channels, n_fft={N_FFT}, hop={HOP} ({1000 * duration:g} ms blocks), "
+        f"context {streamer.history}+{streamer.lookahead} frames, latency {streamer.latency} samples ({1000 * streamer.latency / RATE:.1f} ms)"
+    )
     print("| backend | runner | mean ms | p99 ms | worst ms | RTF mean | RTF p99 |")
     for name, run in (("Streamer.process", streamer.process), ("step model", run_step)):
         t = timed(run, blocks) * 1000
         p99 = np.percentile(t, 99)
-        print(f"| {keras.backend.backend()} | {name} | {t.mean():.2f} | {p99:.2f} | {t.max():.2f} | {t.mean() / duration / 1000:.2f} | {p99 / duration / 1000:.2f} |")
+        print(
+            f"| {keras.backend.backend()} | {name} | {t.mean():.2f} | {p99:.2f} | {t.max():.2f} | {t.mean() / duration / 1000:.2f} | {p99 / duration / 1000:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -91,9 +91,13 @@ def main(out_dir, epochs, steps, batch_size=8, loss="sisdr"):
     channels = sentences[0].shape[-1]
 
     to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=N_FFT, hop_length=HOP, representation="mag_phase")])
-    model = keras.Sequential([keras.Input((None, channels)), ks.SpectrogramDomain(to_images, network=mask_network(N_FFT // 2 + 1, channels))])
+    model = keras.Sequential(
+        [keras.Input((None, channels)), ks.SpectrogramDomain(to_images, network=mask_network(N_FFT // 2 + 1, channels))]
+    )
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss=LOSSES[loss](), metrics=[ks.metrics.SISDR()])
-    print(f"Training on {len(train_files)} sentences ({sum(map(len, sentences)) / RATE:.0f} s) with white noise at {SNR_DB:g} dB SNR, loss {loss}:")
+    print(
+        f"Training on {len(train_files)} sentences ({sum(map(len, sentences)) / RATE:.0f} s) with white noise at {SNR_DB:g} dB SNR, loss {loss}:"
+    )
     model.fit(NoisySegments(sentences, noise_rms, steps, batch_size), epochs=epochs, verbose=2)
 
     model.save(out_dir / "speech_denoiser.keras")
@@ -102,16 +106,25 @@ def main(out_dir, epochs, steps, batch_size=8, loss="sisdr"):
     clean = np.concatenate([ks.audio.load_audio(f, sample_rate=RATE) for f in test_files])
     noisy = add_noise(np.random.default_rng(1), clean, noise_rms)
     denoised = keras.ops.convert_to_numpy(model.predict(noisy[None], verbose=0))[0]
-    print(f"Held-out: {len(test_files)} sentences, {len(clean) / RATE:.1f} s (trained on {SEGMENT / RATE:g} s segments)")
-    si_sdr = {name: float(ks.metrics.SISDR()(clean[None], wave[None])) for name, wave in (("noisy", noisy), ("denoised", denoised))}
-    print(f"SNR noisy {snr(clean, noisy):.1f} dB -> denoised {snr(clean, denoised):.1f} dB; SI-SDR {si_sdr['noisy']:.1f} dB -> {si_sdr['denoised']:.1f} dB")
+    print(
+        f"Held-out: {len(test_files)} sentences, {len(clean) / RATE:.1f} s (trained on {SEGMENT / RATE:g} s segments)"
+    )
+    si_sdr = {
+        name: float(ks.metrics.SISDR()(clean[None], wave[None]))
+        for name, wave in (("noisy", noisy), ("denoised", denoised))
+    }
+    print(
+        f"SNR noisy {snr(clean, noisy):.1f} dB -> denoised {snr(clean, denoised):.1f} dB; SI-SDR {si_sdr['noisy']:.1f} dB -> {si_sdr['denoised']:.1f} dB"
+    )
 
     written = {name: out_dir / f"{name}.wav" for name in ("noisy", "denoised", "clean")}
     for name, wave in zip(written, (noisy, denoised, clean)):
         ks.utils.save_wav(written[name], wave, RATE)
     png = out_dir / "denoise.png"
     plot(png, {"noisy": noisy, "denoised": denoised, "clean": clean})
-    print(f"Wrote to {out_dir}/: {', '.join(p.name for p in written.values())} (listen and compare), {png.name}, speech_denoiser.keras")
+    print(
+        f"Wrote to {out_dir}/: {', '.join(p.name for p in written.values())} (listen and compare), {png.name}, speech_denoiser.keras"
+    )
 
 
 def plot(path, waves):
@@ -126,7 +139,9 @@ def plot(path, waves):
     top = 20 * np.log10(max(image[..., 0::2].max() for image in images.values()))  # the loudest magnitude, in dB
     fig, axes = plt.subplots(1, len(images), figsize=(15, 4), sharey=True, constrained_layout=True)
     for ax, (title, image) in zip(axes, images.items()):
-        artist = ks.utils.plot_spectrogram(ax, image, db_power=2, representation="mag_phase", sample_rate=RATE, hop_length=HOP, vmin=top - 80, vmax=top)
+        artist = ks.utils.plot_spectrogram(
+            ax, image, db_power=2, representation="mag_phase", sample_rate=RATE, hop_length=HOP, vmin=top - 80, vmax=top
+        )
         ax.set_title(title)
     fig.colorbar(artist, ax=axes, label="dB")
     fig.savefig(path, dpi=80)
@@ -135,10 +150,19 @@ def plot(path, waves):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-o", "--output", default="denoise_out", help="folder for the WAVs, the PNG and the model (default: denoise_out)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        default="denoise_out",
+        help="folder for the WAVs, the PNG and the model (default: denoise_out)",
+    )
     parser.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
-    parser.add_argument("--steps", type=int, default=10, help="batches of 8 one-second segments per epoch (default: 10)")
-    parser.add_argument("--loss", choices=sorted(LOSSES), default="sisdr", help="training loss on the waveform (default: sisdr)")
+    parser.add_argument(
+        "--steps", type=int, default=10, help="batches of 8 one-second segments per epoch (default: 10)"
+    )
+    parser.add_argument(
+        "--loss", choices=sorted(LOSSES), default="sisdr", help="training loss on the waveform (default: sisdr)"
+    )
     parser.add_argument("--quick", action="store_true", help="one epoch of two batches of two segments (for tests)")
     args = parser.parse_args()
     if args.quick:

@@ -39,7 +39,10 @@ def write_long(out_dir, repeats, noise=0.05):
     rng = np.random.default_rng(0)
     speech = ks.audio.load_audio(DATA / "voice_stereo_16bit_44k.wav", sample_rate=RATE)
     noisy, clean = out_dir / "long_noisy.wav", out_dir / "long_clean.wav"
-    with soundfile.SoundFile(noisy, "w", RATE, 2, "PCM_16") as noisy_file, soundfile.SoundFile(clean, "w", RATE, 2, "PCM_16") as clean_file:
+    with (
+        soundfile.SoundFile(noisy, "w", RATE, 2, "PCM_16") as noisy_file,
+        soundfile.SoundFile(clean, "w", RATE, 2, "PCM_16") as clean_file,
+    ):
         for gain in rng.uniform(0.3, 0.8, repeats):
             clean_file.write(gain * speech)
             noisy_file.write(gain * speech + noise * rng.standard_normal(speech.shape))
@@ -73,7 +76,9 @@ def main(out_dir, epochs, repeats, segments, segment_seconds):
     # each listing of the file is one random segment per epoch: `segments` segments an epoch, new ones every epoch
     length = round(segment_seconds * RATE)
     options = dict(batch_size=4, length=length, mode="random", seed=0)
-    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler("standard", axis="channels")], sample_rate=RATE)
+    to_images = ks.SpectrogramPipeline(
+        [ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler("standard", axis="channels")], sample_rate=RATE
+    )
     to_images.adapt(ks.audio.AudioFileDataset([noisy] * segments, **options))
     data = ks.audio.AudioFileDataset([noisy] * segments, targets=[clean] * segments, pipeline=to_images, **options)
     net = mask_network(N_FFT // 2 + 1, 4)  # images: (batch, bins, frames, real and imaginary of 2 channels)
@@ -95,7 +100,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-o", "--output", default="long_recording_out")
     parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--quick", action="store_true", help="a 13 s recording, two epochs of four half-second segments (for tests)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a 13 s recording, two epochs of four half-second segments (for tests)"
+    )
     args = parser.parse_args()
     if args.quick:
         main(args.output, epochs=2, repeats=3, segments=4, segment_seconds=0.5)

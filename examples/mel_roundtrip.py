@@ -39,10 +39,10 @@ def main(out_dir, seconds, n_iter):
     stft = ks.STFTSplit(n_fft=N_FFT, hop_length=HOP, representation="magnitude", griffin_lim={"n_iter": n_iter})
     to_log_mel = ks.SpectrogramPipeline(
         [
-            stft,                                                               # |STFT|, one channel per audio channel
-            ks.MelScale(sample_rate=RATE, n_fft=N_FFT, n_mels=N_MELS),          # 1025 bins → 128 mel bands
-            ks.MagnitudeCompression("log", representation="magnitude"),         # log(m + 1e-5)
-            ks.SpectrogramScaler("standard"),                                   # zero mean, unit variance
+            stft,  # |STFT|, one channel per audio channel
+            ks.MelScale(sample_rate=RATE, n_fft=N_FFT, n_mels=N_MELS),  # 1025 bins → 128 mel bands
+            ks.MagnitudeCompression("log", representation="magnitude"),  # log(m + 1e-5)
+            ks.SpectrogramScaler("standard"),  # zero mean, unit variance
         ]
     )
     to_log_mel.adapt(wave[None])
@@ -51,17 +51,30 @@ def main(out_dir, seconds, n_iter):
 
     original, estimate = (keras.ops.convert_to_numpy(stft(x[None]))[0] for x in (wave, rebuilt))
     convergence = np.linalg.norm(estimate - original) / np.linalg.norm(original)
-    print(f"{wave.shape} -> log-mel images {tuple(images.shape[1:])} -> {rebuilt.shape}; "
-          f"spectral convergence {convergence:.3f} (||S - |STFT(y)||| / ||S||)")
+    print(
+        f"{wave.shape} -> log-mel images {tuple(images.shape[1:])} -> {rebuilt.shape}; "
+        f"spectral convergence {convergence:.3f} (||S - |STFT(y)||| / ||S||)"
+    )
     ks.utils.save_wav(out_dir / "mel_roundtrip.wav", np.clip(rebuilt, -1, 1), RATE)
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4), constrained_layout=True)
     mel_image = keras.ops.convert_to_numpy(images)[0].mean(axis=-1)
     axes[0].imshow(mel_image, origin="lower", aspect="auto", cmap="magma", extent=(0, len(wave) / RATE, 0, N_MELS))
     axes[0].set(title="scaled log-mel image (channel mean)", xlabel="Time (s)", ylabel="Mel band")
-    for ax, title, magnitudes in ((axes[1], "original", original), (axes[2], f"rebuilt (Griffin-Lim, {n_iter} iterations)", estimate)):
-        ks.utils.plot_spectrogram(ax, as_mag_phase(magnitudes), representation="mag_phase", db_power=2,
-                                  sample_rate=RATE, hop_length=HOP, vmin=-80, vmax=20)
+    for ax, title, magnitudes in (
+        (axes[1], "original", original),
+        (axes[2], f"rebuilt (Griffin-Lim, {n_iter} iterations)", estimate),
+    ):
+        ks.utils.plot_spectrogram(
+            ax,
+            as_mag_phase(magnitudes),
+            representation="mag_phase",
+            db_power=2,
+            sample_rate=RATE,
+            hop_length=HOP,
+            vmin=-80,
+            vmax=20,
+        )
         ax.set_title(title)
     fig.savefig(out_dir / "mel_roundtrip.png", dpi=80)
     print(f"Wrote {out_dir / 'mel_roundtrip.wav'} and {out_dir / 'mel_roundtrip.png'}")

@@ -1,6 +1,6 @@
 """Quickstart: audio files → spectrogram images → audio, with pictures.
 
-    python examples/quickstart.py [FILE ...] [-o OUT_DIR] [--quick]
+python examples/quickstart.py [FILE ...] [-o OUT_DIR] [--quick]
 """
 
 import argparse
@@ -24,12 +24,16 @@ def main(files, out_dir, seconds=3):
     # 1. files → a batch of equal-length stereo waveforms (mono files are repeated to 2 channels)
     waves = np.stack([ks.audio.load_audio(f, sample_rate=44100, channels=2, length=seconds * 44100) for f in files])
     # 2. waveforms → images: [real, imag] per channel, scaled to [-1, 1] by statistics learnt from the batch
-    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=1024, hop_length=256), ks.SpectrogramScaler("minmax")], sample_rate=44100)
+    to_images = ks.SpectrogramPipeline(
+        [ks.STFTSplit(n_fft=1024, hop_length=256), ks.SpectrogramScaler("minmax")], sample_rate=44100
+    )
     to_images.adapt(waves)
     images = to_images(waves)
     # 3. images → audio, exactly
     back = keras.ops.convert_to_numpy(to_images.inverse()(images))
-    print(f"waves {waves.shape} -> images {tuple(images.shape)} -> waves {back.shape}; max error {np.abs(back - waves).max():.2e}")
+    print(
+        f"waves {waves.shape} -> images {tuple(images.shape)} -> waves {back.shape}; max error {np.abs(back - waves).max():.2e}"
+    )
 
     raw = ks.STFTSplit(n_fft=1024, hop_length=256)(waves)  # unscaled, for the picture in dB
     fig, axes = plt.subplots(2, len(files), figsize=(6 * len(files), 6), squeeze=False, constrained_layout=True)
@@ -45,7 +49,9 @@ def main(files, out_dir, seconds=3):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("files", nargs="*", default=[DATA / "voice_stereo_16bit_44k.wav", DATA / "voice_stereo_noisy_44k.wav"])
+    parser.add_argument(
+        "files", nargs="*", default=[DATA / "voice_stereo_16bit_44k.wav", DATA / "voice_stereo_noisy_44k.wav"]
+    )
     parser.add_argument("-o", "--output", default="quickstart_out")
     parser.add_argument("--quick", action="store_true", help="one second of each file (for tests)")
     args = parser.parse_args()

@@ -31,7 +31,9 @@ def write_segments(out_dir, count=None):
         wave = ks.audio.load_audio(DATA / name, sample_rate=RATE)
         (out_dir / kind).mkdir(parents=True, exist_ok=True)
         for i in range(min(len(wave) // SEGMENT, count or len(wave))):
-            ks.utils.save_wav(out_dir / kind / f"{i:03d}.wav", wave[i * SEGMENT : (i + 1) * SEGMENT], RATE, subtype="FLOAT")
+            ks.utils.save_wav(
+                out_dir / kind / f"{i:03d}.wav", wave[i * SEGMENT : (i + 1) * SEGMENT], RATE, subtype="FLOAT"
+            )
     return sorted((out_dir / "noisy").glob("*.wav")), sorted((out_dir / "clean").glob("*.wav"))
 
 
@@ -61,17 +63,28 @@ def main(out_dir, quick=False):
     start = time.perf_counter()
     local.adapt(ks.audio.AudioFileDataset(noisy, batch_size=4, sample_rate=RATE, channels=2))
     local_seconds = time.perf_counter() - start
-    difference = max(float(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b)).max()) for a, b in zip(pipeline.weights, local.weights))
-    print(f"adapted over {len(noisy)} files: Ray {sharded_seconds:.1f} s, one process {local_seconds:.1f} s; largest difference {difference:.2g}")
+    difference = max(
+        float(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b)).max())
+        for a, b in zip(pipeline.weights, local.weights)
+    )
+    print(
+        f"adapted over {len(noisy)} files: Ray {sharded_seconds:.1f} s, one process {local_seconds:.1f} s; largest difference {difference:.2g}"
+    )
 
     # 2. a model holding the adapted pipeline trains on the files (noisy → clean)
     bins = 512 // 2 + 1
     network = keras.Sequential(
-        [keras.Input((bins, None, 4)), keras.layers.Conv2D(16, 3, padding="same", activation="relu"), keras.layers.Conv2D(4, 3, padding="same")]
+        [
+            keras.Input((bins, None, 4)),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(4, 3, padding="same"),
+        ]
     )
     model = keras.Sequential([keras.Input((None, 2)), ks.SpectrogramDomain(pipeline, network)])
     model.compile(optimizer="adam", loss="mse")
-    data = ks.audio.AudioFileDataset(noisy, targets=clean, batch_size=4, sample_rate=RATE, channels=2, shuffle=True, seed=0)
+    data = ks.audio.AudioFileDataset(
+        noisy, targets=clean, batch_size=4, sample_rate=RATE, channels=2, shuffle=True, seed=0
+    )
     history = model.fit(data, epochs=1, verbose=0)
     model.save(out_dir / "ray_adapt.keras")
     print(f"trained for an epoch: loss {history.history['loss'][-1]:.3g}; saved {out_dir / 'ray_adapt.keras'}")

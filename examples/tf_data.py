@@ -19,7 +19,9 @@ from _pairs import RATE, write_pairs  # examples/_pairs.py
 
 def main(out_dir, epochs, segments):
     noisy, clean = write_pairs(pathlib.Path(out_dir) / "pairs", segments)
-    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=512, hop_length=128), ks.SpectrogramScaler("standard")], sample_rate=RATE)
+    to_images = ks.SpectrogramPipeline(
+        [ks.STFTSplit(n_fft=512, hop_length=128), ks.SpectrogramScaler("standard")], sample_rate=RATE
+    )
     to_images.adapt(ks.audio.AudioFileDataset(noisy, batch_size=4))
     files = ks.audio.AudioFileDataset(noisy, targets=clean, batch_size=4, shuffle=True)  # a new order every pass
     data = ks.audio.to_tf_dataset(files, to_images).repeat()  # endless, so Keras counts the steps of an epoch
@@ -27,7 +29,9 @@ def main(out_dir, epochs, segments):
     net = denoiser(bins, channels)
     net.compile(optimizer="adam", loss="mse")
     history = net.fit(data, epochs=epochs, steps_per_epoch=len(files), shuffle=False, verbose=2)  # shuffled above
-    print(f"tf.data training under {keras.backend.backend()}: loss {history.history['loss'][0]:.4f} -> {history.history['loss'][-1]:.4f}")
+    print(
+        f"tf.data training under {keras.backend.backend()}: loss {history.history['loss'][0]:.4f} -> {history.history['loss'][-1]:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """A plain PyTorch training loop fed by keras_spectro: images made by the pipeline, batches moved to a device.
 
-    python examples/torch_loop.py [-o OUT_DIR] [--device cuda] [--quick]
+python examples/torch_loop.py [-o OUT_DIR] [--device cuda] [--quick]
 """
 
 import argparse
@@ -16,7 +16,9 @@ from _pairs import RATE, write_pairs  # examples/_pairs.py
 
 def main(out_dir, steps, segments, device):
     noisy, clean = write_pairs(pathlib.Path(out_dir) / "pairs", segments)
-    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=512, hop_length=128), ks.SpectrogramScaler("standard")], sample_rate=RATE)
+    to_images = ks.SpectrogramPipeline(
+        [ks.STFTSplit(n_fft=512, hop_length=128), ks.SpectrogramScaler("standard")], sample_rate=RATE
+    )
     to_images.adapt(ks.audio.AudioFileDataset(noisy, batch_size=4))
     data = ks.audio.AudioFileDataset(noisy, targets=clean, batch_size=4, pipeline=to_images, shuffle=True)
     batches = ks.audio.TorchBatches(data, device=device, repeat=True)  # endless, one batch on the device at a time

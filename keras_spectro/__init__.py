@@ -21,7 +21,11 @@ def _started_as_the_command():
     if os.path.splitext(os.path.basename(sys.argv[0]))[0] == "keras-spectro":
         return True
     command_line = getattr(sys, "orig_argv", [])  # python -X importtime -m keras_spectro --help
-    return sys.argv[:1] == ["-m"] and "-m" in command_line and command_line[command_line.index("-m") + 1 :][:1] == ["keras_spectro"]
+    return (
+        sys.argv[:1] == ["-m"]
+        and "-m" in command_line
+        and command_line[command_line.index("-m") + 1 :][:1] == ["keras_spectro"]
+    )
 
 
 def _load():

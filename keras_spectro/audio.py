@@ -44,7 +44,9 @@ def load_audio(path, sample_rate=None, channels=None, length=None, mode="right",
     with open_audio(path) as file:
         rate = file.samplerate
         if sample_rate is not None and rate != sample_rate and not resample:
-            raise ValueError(f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz (pass resample=True to convert it).")
+            raise ValueError(
+                f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz (pass resample=True to convert it)."
+            )
         if channels is not None and file.channels not in (1, channels):
             raise ValueError(f"{path}: {file.channels} channels, expected {channels} (only mono is repeated).")
         convert = sample_rate is not None and rate != sample_rate

@@ -39,7 +39,15 @@ def apply(args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ks.audio.process_file(
-            model, args.source, args.output, args.chunk_seconds, args.overlap_seconds, args.subtype, verbose, args.clip, args.resample
+            model,
+            args.source,
+            args.output,
+            args.chunk_seconds,
+            args.overlap_seconds,
+            args.subtype,
+            verbose,
+            args.clip,
+            args.resample,
         )
     for warning in caught:  # e.g. what --clip clipped: one line each, no library noise
         if issubclass(warning.category, UserWarning) and "keras_spectro" in warning.filename:
@@ -47,7 +55,9 @@ def apply(args):
     took = max(time.perf_counter() - begin, 1e-6)
     with ks.audio.open_audio(args.output) as file:
         subtype = file.subtype
-    print(f"Wrote {args.output}: {seconds:.1f} s, {channels} channel(s) at {rate} Hz, {subtype}, in {took:.1f} s ({seconds / took:.1f}x real time)")
+    print(
+        f"Wrote {args.output}: {seconds:.1f} s, {channels} channel(s) at {rate} Hz, {subtype}, in {took:.1f} s ({seconds / took:.1f}x real time)"
+    )
 
 
 def stream(args):
@@ -75,7 +85,9 @@ def stream(args):
         raise ValueError(f"{args.model}: not a Keras model that loads ({error})") from None
     streamer = Streamer(model)
     if streamer.domain.sample_rate is not None and streamer.domain.sample_rate != rate:
-        raise ValueError(f"{args.source}: recorded at {rate} Hz but the model is made for {streamer.domain.sample_rate} Hz.")
+        raise ValueError(
+            f"{args.source}: recorded at {rate} Hz but the model is made for {streamer.domain.sample_rate} Hz."
+        )
     if wave.shape[1] != streamer.channels:
         raise ValueError(f"{args.source}: {wave.shape[1]} channel(s) but the model takes {streamer.channels}.")
     block = max(1, round(args.block_ms * rate / 1000))
@@ -102,8 +114,12 @@ def stream(args):
                 os.remove(partial)
     seconds = block / rate
     worst, mean = max(times) / seconds, sum(times) / len(times) / seconds
-    print(f"Wrote {args.output}: {len(out) / rate:.1f} s, {out.shape[1]} channel(s) at {rate} Hz, in blocks of {block} samples ({1000 * seconds:g} ms)")
-    print(f"latency {streamer.latency} samples ({1000 * streamer.latency / rate:.1f} ms); real-time factor mean {mean:.3f}, worst block {worst:.3f}")
+    print(
+        f"Wrote {args.output}: {len(out) / rate:.1f} s, {out.shape[1]} channel(s) at {rate} Hz, in blocks of {block} samples ({1000 * seconds:g} ms)"
+    )
+    print(
+        f"latency {streamer.latency} samples ({1000 * streamer.latency / rate:.1f} ms); real-time factor mean {mean:.3f}, worst block {worst:.3f}"
+    )
 
 
 def roundtrip(args):
@@ -145,7 +161,9 @@ def _number(positive, unit):
         except ValueError:
             value = float("nan")
         if not (0 < value < float("inf") if positive else 0 <= value < float("inf")):
-            raise argparse.ArgumentTypeError(f"must be a {'positive' if positive else 'non-negative'} number of {unit}; got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"must be a {'positive' if positive else 'non-negative'} number of {unit}; got {text!r}"
+            )
         return value
 
     return parse
@@ -169,32 +187,88 @@ class _Parser(argparse.ArgumentParser):
 def parser():
     top = _Parser(prog="keras-spectro", description="Spectrogram images of audio files, and back.")
     commands = top.add_subparsers(dest="command", required=True)
-    for name, helptext in (("show", "plot the spectrogram (dB) and waveform of each channel"), ("roundtrip", "encode and decode, report the error")):
+    for name, helptext in (
+        ("show", "plot the spectrogram (dB) and waveform of each channel"),
+        ("roundtrip", "encode and decode, report the error"),
+    ):
         command = commands.add_parser(name, help=helptext)
         command.add_argument("file", help="the recording (any format libsndfile reads)")
-        command.add_argument("-o", "--output", help="output file (default: in the current directory, named after the input)")
+        command.add_argument(
+            "-o", "--output", help="output file (default: in the current directory, named after the input)"
+        )
         command.add_argument("--n-fft", type=_positive, default=2048, help="FFT size in samples (default: 2048)")
         command.add_argument("--hop", type=_positive, help="samples between frames (default: n_fft // 4)")
         if name == "show":
-            command.add_argument("--start", type=_number(False, "seconds"), default=0.0, help="show from this time on, in seconds (default: 0)")
-            command.add_argument("--duration", type=_number(True, "seconds"), help="show this many seconds (default: to the end)")
-            command.add_argument("--top-db", type=_number(True, "dB"), default=80.0, help="the colour scale's range below the peak, in dB (default: 80)")
+            command.add_argument(
+                "--start",
+                type=_number(False, "seconds"),
+                default=0.0,
+                help="show from this time on, in seconds (default: 0)",
+            )
+            command.add_argument(
+                "--duration", type=_number(True, "seconds"), help="show this many seconds (default: to the end)"
+            )
+            command.add_argument(
+                "--top-db",
+                type=_number(True, "dB"),
+                default=80.0,
+                help="the colour scale's range below the peak, in dB (default: 80)",
+            )
         if name == "roundtrip":
-            command.add_argument("--representation", choices=["real_imag", "mag_phase"], default="real_imag", help="the two image channels per audio channel: real and imaginary parts, or magnitude and phase (default: real_imag)")
-    command = commands.add_parser("apply", help="run a saved audio-to-audio model over a recording of any length, chunk by chunk")
-    command.add_argument("model", help="a .keras file: a model from waveforms to waveforms (e.g. holding a SpectrogramDomain)")
+            command.add_argument(
+                "--representation",
+                choices=["real_imag", "mag_phase"],
+                default="real_imag",
+                help="the two image channels per audio channel: real and imaginary parts, or magnitude and phase (default: real_imag)",
+            )
+    command = commands.add_parser(
+        "apply", help="run a saved audio-to-audio model over a recording of any length, chunk by chunk"
+    )
+    command.add_argument(
+        "model", help="a .keras file: a model from waveforms to waveforms (e.g. holding a SpectrogramDomain)"
+    )
     command.add_argument("source", help="the recording (any format libsndfile reads)")
-    command.add_argument("-o", "--output", required=True, help="the result, a .wav or .flac file (the extension picks the format)")
-    command.add_argument("--chunk-seconds", type=_number(True, "seconds"), default=10.0, help="seconds processed at a time (default: 10)")
-    command.add_argument("--overlap-seconds", type=_number(False, "seconds"), default=1.0, help="overlap of consecutive chunks, cross-faded (default: 1)")
-    command.add_argument("--subtype", help="e.g. PCM_16, PCM_24, FLOAT (default: the source's, else PCM_24: float into FLAC, MP3 or Ogg into WAV)")
-    command.add_argument("--clip", action="store_true", help="clip output beyond [-1, 1] (with a warning) instead of refusing it, for subtypes other than FLOAT and DOUBLE")
-    command.add_argument("--resample", action="store_true", help="convert a recording at another rate than the model's to the model's rate, and the output back")
-    command = commands.add_parser("stream", help="run a saved SpectrogramDomain model over a recording block by block, as on live audio; report latency and real-time factor")
+    command.add_argument(
+        "-o", "--output", required=True, help="the result, a .wav or .flac file (the extension picks the format)"
+    )
+    command.add_argument(
+        "--chunk-seconds", type=_number(True, "seconds"), default=10.0, help="seconds processed at a time (default: 10)"
+    )
+    command.add_argument(
+        "--overlap-seconds",
+        type=_number(False, "seconds"),
+        default=1.0,
+        help="overlap of consecutive chunks, cross-faded (default: 1)",
+    )
+    command.add_argument(
+        "--subtype",
+        help="e.g. PCM_16, PCM_24, FLOAT (default: the source's, else PCM_24: float into FLAC, MP3 or Ogg into WAV)",
+    )
+    command.add_argument(
+        "--clip",
+        action="store_true",
+        help="clip output beyond [-1, 1] (with a warning) instead of refusing it, for subtypes other than FLOAT and DOUBLE",
+    )
+    command.add_argument(
+        "--resample",
+        action="store_true",
+        help="convert a recording at another rate than the model's to the model's rate, and the output back",
+    )
+    command = commands.add_parser(
+        "stream",
+        help="run a saved SpectrogramDomain model over a recording block by block, as on live audio; report latency and real-time factor",
+    )
     command.add_argument("model", help="a .keras file holding a SpectrogramDomain")
     command.add_argument("source", help="the recording (any format libsndfile reads)")
-    command.add_argument("-o", "--output", required=True, help="the result, a .wav or .flac file (the extension picks the format)")
-    command.add_argument("--block-ms", type=_number(True, "milliseconds"), default=10.0, help="the block length a live source delivers, in ms (default: 10)")
+    command.add_argument(
+        "-o", "--output", required=True, help="the result, a .wav or .flac file (the extension picks the format)"
+    )
+    command.add_argument(
+        "--block-ms",
+        type=_number(True, "milliseconds"),
+        default=10.0,
+        help="the block length a live source delivers, in ms (default: 10)",
+    )
     command.add_argument("--subtype", help="e.g. PCM_16, PCM_24, FLOAT (default: FLOAT)")
     command = commands.add_parser("demo", help="synthesise audio, train a small denoiser, write WAVs and a PNG")
     command.add_argument("-o", "--output", default="spectro_demo", help="output folder (default: spectro_demo)")
@@ -217,6 +291,7 @@ def main(argv=None):
 
     keras_spectro._load()  # Keras, the backend, and the layers registered for load_model
     from keras_spectro.files import Terminated
+
     try:
         {"show": show, "roundtrip": roundtrip, "apply": apply, "stream": stream, "demo": demo}[args.command](args)
     except (ValueError, OSError, RuntimeError) as error:

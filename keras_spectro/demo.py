@@ -66,7 +66,9 @@ def run(out_dir="spectro_demo", epochs=12, clips=48, seed=0, say=print):
         for i, wave in enumerate(waves):
             files[kind].append(os.path.join(out_dir, "data", kind, f"{i:03d}.wav"))
             save_wav(files[kind][-1], wave, SAMPLE_RATE, subtype="FLOAT")
-    say(f"Backend {keras.backend.backend()}: wrote {2 * clips} synthetic stereo clips of {SECONDS:g} s to {out_dir}/data")
+    say(
+        f"Backend {keras.backend.backend()}: wrote {2 * clips} synthetic stereo clips of {SECONDS:g} s to {out_dir}/data"
+    )
 
     to_images = ks.SpectrogramPipeline(
         [ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler("standard", axis="channels")]
@@ -83,7 +85,9 @@ def run(out_dir="spectro_demo", epochs=12, clips=48, seed=0, say=print):
     net.fit(train, epochs=epochs)
 
     # audio of any length in, audio of the same length out: the pipeline, the network, the pipeline backwards
-    model = keras.Sequential([keras.Input((None, 2)), ks.SpectrogramDomain(to_images, network=net)], name="audio_denoiser")
+    model = keras.Sequential(
+        [keras.Input((None, 2)), ks.SpectrogramDomain(to_images, network=net)], name="audio_denoiser"
+    )
     model_path = os.path.join(out_dir, "denoiser.keras")
     model.save(model_path)
     loaded = keras.models.load_model(model_path)
@@ -116,10 +120,15 @@ def run(out_dir="spectro_demo", epochs=12, clips=48, seed=0, say=print):
         f" the output has {len(denoised)} samples, exactly the input's length."
     )
     say(f"Round trip through the loaded pipeline without the network: max error {result['round_trip_error']:.2e}")
-    say(f"SNR on a held-out clip {len(test_noisy) / SAMPLE_RATE:g} s long: noisy {result['snr_noisy_db']:.1f} dB -> denoised {result['snr_denoised_db']:.1f} dB")
+    say(
+        f"SNR on a held-out clip {len(test_noisy) / SAMPLE_RATE:g} s long: noisy {result['snr_noisy_db']:.1f} dB -> denoised {result['snr_denoised_db']:.1f} dB"
+    )
     say("Wrote:")
     for path, what in (
-        (os.path.join(out_dir, "data", ""), f"the training clips: {clips} clean and {clips} noisy stereo WAVs of {SECONDS:g} s, in clean/ and noisy/"),
+        (
+            os.path.join(out_dir, "data", ""),
+            f"the training clips: {clips} clean and {clips} noisy stereo WAVs of {SECONDS:g} s, in clean/ and noisy/",
+        ),
         (model_path, "the audio-to-audio model, to load with keras.models.load_model or run with keras-spectro apply"),
         (result["noisy_wav"], "the held-out recording with noise"),
         (result["denoised_wav"], "the same, denoised by the model"),
@@ -140,7 +149,9 @@ def _compare(path, noisy, denoised, clean):
     fig, axes = plt.subplots(2, 3, figsize=(14, 6), constrained_layout=True)
     for column, (title, wave) in enumerate((("noisy", noisy), ("denoised", denoised), ("clean", clean))):
         image = stft(wave[None])[0]
-        artist = plot_spectrogram(axes[0, column], image, db_power=2, sample_rate=SAMPLE_RATE, hop_length=HOP, vmin=-40, vmax=30)
+        artist = plot_spectrogram(
+            axes[0, column], image, db_power=2, sample_rate=SAMPLE_RATE, hop_length=HOP, vmin=-40, vmax=30
+        )
         axes[0, column].set_title(f"{title}: dB, mean of channels")
         plot_waveform(axes[1, column], wave, sample_rate=SAMPLE_RATE)
     fig.colorbar(artist, ax=axes[0, :], label="dB")

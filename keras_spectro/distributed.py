@@ -57,7 +57,9 @@ def adapt(pipeline, dataset, column="data", batch_size=32):
     if isinstance(pipeline, SpectrogramDomain):
         pipeline = pipeline.pipeline
     if not isinstance(pipeline, InvertibleLayer):
-        raise ValueError(f"adapt takes a SpectrogramPipeline, a SpectrogramDomain or an InvertibleLayer; got {pipeline!r}.")
+        raise ValueError(
+            f"adapt takes a SpectrogramPipeline, a SpectrogramDomain or an InvertibleLayer; got {pipeline!r}."
+        )
     if not isinstance(pipeline, SpectrogramPipeline):
         pipeline = SpectrogramPipeline([pipeline], name=pipeline.name)
     plan = pipeline.adapt_plan()
@@ -70,7 +72,9 @@ def adapt(pipeline, dataset, column="data", batch_size=32):
                 "merge_states and load_state (see InvertibleLayer) to adapt it sharded."
             )
     for before, step in plan:
-        layers = [(type(layer), keras.saving.serialize_keras_object(layer), layer.get_weights()) for layer in before + [step]]
+        layers = [
+            (type(layer), keras.saving.serialize_keras_object(layer), layer.get_weights()) for layer in before + [step]
+        ]
         states = dataset.map_batches(
             _partial_states,
             fn_kwargs={"layers": layers, "token": uuid.uuid4().hex, "column": column},

@@ -215,6 +215,7 @@ def _process_chunks(model, file, write, starts, length, total, rate, overlap, ch
         if progress:
             progress.update(i + 1)
 
+
 @contextlib.contextmanager
 def atomic_write(path):
     """Yields a fresh hidden file name beside `path`: renamed to `path` when the block ends, removed if it fails.
@@ -255,7 +256,9 @@ def _run(model, wave, size, channels_first):
         result = model(batch)
     result = np.array(keras.ops.convert_to_numpy(result), dtype="float32")
     if result.shape != batch.shape:
-        raise ValueError(f"The model must return waveforms of the shape it gets; it maps {batch.shape} to {result.shape}.")
+        raise ValueError(
+            f"The model must return waveforms of the shape it gets; it maps {batch.shape} to {result.shape}."
+        )
     result = np.swapaxes(result, 1, 2) if channels_first else result
     bad = result.size - np.count_nonzero(np.isfinite(result))
     if bad:
@@ -273,7 +276,10 @@ class _Writer:
         if rate != file.samplerate:
             self.stream = _soxr().ResampleStream(rate, file.samplerate, file.channels, dtype="float32", quality="HQ")
             # model-rate samples past the end (zeros) that still give the recording's full sample count
-            self.shortfall = max(0, -(-file.frames * rate // file.samplerate) - resampled_length(file.frames, file.samplerate, rate)) + 2
+            self.shortfall = (
+                max(0, -(-file.frames * rate // file.samplerate) - resampled_length(file.frames, file.samplerate, rate))
+                + 2
+            )
         self.temporary = temporary
         self.out = self._do(soundfile.SoundFile, temporary, "x", file.samplerate, file.channels, subtype, format=fmt)
 
@@ -319,7 +325,6 @@ class _Writer:
             pass
 
 
-
 def _input_channels(model, channels_first=False):
     """The channel count the model takes, when it is known."""
     axis = 1 if channels_first else -1
@@ -359,7 +364,11 @@ def _data_format(inner):
 
 def _model_rate(inner):
     """The sample rate the model states (its domains and pipelines), or None; two different rates are refused."""
-    rates = {layer.sample_rate for layer in inner if isinstance(layer, (SpectrogramDomain, SpectrogramPipeline)) and layer.sample_rate is not None}
+    rates = {
+        layer.sample_rate
+        for layer in inner
+        if isinstance(layer, (SpectrogramDomain, SpectrogramPipeline)) and layer.sample_rate is not None
+    }
     if len(rates) > 1:
         raise ValueError(f"The model's parts state different sample rates: {sorted(rates)} Hz.")
     return rates.pop() if rates else None
@@ -375,7 +384,9 @@ def _chunk_step(inner, rate, chunk_seconds, overlap_seconds):
     if chunk < 1:
         raise ValueError(f"chunk_seconds={chunk_seconds} is less than one sample at {rate} Hz.")
     if not 0 <= overlap < chunk:
-        raise ValueError(f"overlap_seconds must be at least 0 and less than chunk_seconds; got {overlap_seconds} and {chunk_seconds}.")
+        raise ValueError(
+            f"overlap_seconds must be at least 0 and less than chunk_seconds; got {overlap_seconds} and {chunk_seconds}."
+        )
     stfts = [layer for layer in inner if isinstance(layer, (STFTSplit, InverseSTFTSplit))]
     hop = math.lcm(1, *(layer.hop_length for layer in stfts))
     need = max((layer.n_fft + layer.hop_length for layer in stfts), default=0)
@@ -387,7 +398,9 @@ def _chunk_step(inner, rate, chunk_seconds, overlap_seconds):
     overlap += -(overlap + 1) % hop
     step = (chunk - overlap) // hop * hop
     if step < 1:
-        raise ValueError(f"chunk_seconds ({chunk_seconds}) must exceed overlap_seconds ({overlap_seconds}) by at least the STFT hop, {hop} samples.")
+        raise ValueError(
+            f"chunk_seconds ({chunk_seconds}) must exceed overlap_seconds ({overlap_seconds}) by at least the STFT hop, {hop} samples."
+        )
     return step, overlap, step + overlap, hop
 
 
@@ -396,7 +409,9 @@ def _subtype(fmt, file, subtype, target):
     if subtype is None:
         subtype = file.subtype if _writable(fmt, file.subtype, file) else "PCM_24"
     elif not _writable(fmt, subtype, file):
-        raise ValueError(f"{target}: {fmt} files cannot hold subtype {subtype!r}; pick one of {sorted(soundfile.available_subtypes(fmt))}.")
+        raise ValueError(
+            f"{target}: {fmt} files cannot hold subtype {subtype!r}; pick one of {sorted(soundfile.available_subtypes(fmt))}."
+        )
     return subtype
 
 

@@ -47,7 +47,9 @@ def stft_magnitudes(waves, n_fft, hop_length, win_length, window, center, pad_mo
     return mags
 
 
-def stft_loss_values(y_true, y_pred, resolutions, sc_weight=1.0, log_mag_weight=1.0, lin_mag_weight=0.0, eps=1e-8, filters=None):
+def stft_loss_values(
+    y_true, y_pred, resolutions, sc_weight=1.0, log_mag_weight=1.0, lin_mag_weight=0.0, eps=1e-8, filters=None
+):
     """Per-example STFT loss, averaged over `resolutions` (`(n_fft, hop_length, win_length)` tuples).
 
     `y_true`, `y_pred`: float32 `(batch, channels, samples)`; `filters`: a list of mel filter
@@ -63,7 +65,11 @@ def stft_loss_values(y_true, y_pred, resolutions, sc_weight=1.0, log_mag_weight=
         value = 0.0
         if sc_weight:
             difference = y - x
-            value += sc_weight * safe_sqrt(ops, ops.sum(difference * difference, axis=axes)) / ops.sqrt(ops.sum(y * y, axis=axes))
+            value += (
+                sc_weight
+                * safe_sqrt(ops, ops.sum(difference * difference, axis=axes))
+                / ops.sqrt(ops.sum(y * y, axis=axes))
+            )
         if log_mag_weight:
             value += log_mag_weight * ops.mean(ops.abs(ops.log(y) - ops.log(x)), axis=axes)
         if lin_mag_weight:
@@ -86,7 +92,9 @@ def signal_to_distortion_db(y_true, y_pred, scale_invariant=True, zero_mean=True
         y_true = y_true - ops.mean(y_true, axis=-1, keepdims=True)
         y_pred = y_pred - ops.mean(y_pred, axis=-1, keepdims=True)
     if scale_invariant:
-        alpha = ops.sum(y_pred * y_true, axis=-1, keepdims=True) / (ops.sum(y_true * y_true, axis=-1, keepdims=True) + eps)
+        alpha = ops.sum(y_pred * y_true, axis=-1, keepdims=True) / (
+            ops.sum(y_true * y_true, axis=-1, keepdims=True) + eps
+        )
         y_true = alpha * y_true
     residual = y_pred - y_true
     ratio = ops.sum(y_true * y_true, axis=-1) / (ops.sum(residual * residual, axis=-1) + eps) + eps
@@ -109,7 +117,13 @@ def permutation_invariant_values(pairwise):
 
 # --- checks -----------------------------------------------------------------------------
 def _number(value, name, low=0.0, strict=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value) or value < low or (strict and value == low):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.number))
+        or not np.isfinite(value)
+        or value < low
+        or (strict and value == low)
+    ):
         raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}; got {value!r}.")
     return float(value)
 
@@ -123,9 +137,25 @@ def _float32_policy(kwargs):
 class _STFTLossBase(keras.losses.Loss):
     """What STFTLoss and MultiResolutionSTFTLoss share: settings per resolution, options, `call`."""
 
-    def __init__(self, resolutions, window, center, pad_mode, sc_weight, log_mag_weight, lin_mag_weight, eps, n_mels, sample_rate, data_format, **kwargs):
+    def __init__(
+        self,
+        resolutions,
+        window,
+        center,
+        pad_mode,
+        sc_weight,
+        log_mag_weight,
+        lin_mag_weight,
+        eps,
+        n_mels,
+        sample_rate,
+        data_format,
+        **kwargs,
+    ):
         super().__init__(**_float32_policy(kwargs))
-        window = window if window is None or isinstance(window, str) else np.asarray(window, "float64").tolist()  # a JSON config
+        window = (
+            window if window is None or isinstance(window, str) else np.asarray(window, "float64").tolist()
+        )  # a JSON config
         self.window, self.center, self.pad_mode = window, bool(center), pad_mode
         self.sc_weight = _number(sc_weight, "sc_weight")
         self.log_mag_weight = _number(log_mag_weight, "log_mag_weight")
@@ -137,7 +167,10 @@ class _STFTLossBase(keras.losses.Loss):
         for n_fft, hop_length, win_length in resolutions:
             stft_settings(n_fft, hop_length, win_length, window, center, pad_mode)  # checks the settings now
         as_key = tuple(window) if isinstance(window, list) else window
-        self._resolutions = [(n_fft, hop_length, win_length, as_key, self.center, pad_mode) for n_fft, hop_length, win_length in resolutions]
+        self._resolutions = [
+            (n_fft, hop_length, win_length, as_key, self.center, pad_mode)
+            for n_fft, hop_length, win_length in resolutions
+        ]
         self.n_mels = None if n_mels is None else positive_int(n_mels, "n_mels")
         self.sample_rate = sample_rate
         self._filters = None
@@ -149,7 +182,14 @@ class _STFTLossBase(keras.losses.Loss):
     def call(self, y_true, y_pred):
         y_true, y_pred = _waves_first(y_true, self.data_format), _waves_first(y_pred, self.data_format)
         return stft_loss_values(
-            y_true, y_pred, self._resolutions, self.sc_weight, self.log_mag_weight, self.lin_mag_weight, self.eps, self._filters
+            y_true,
+            y_pred,
+            self._resolutions,
+            self.sc_weight,
+            self.log_mag_weight,
+            self.lin_mag_weight,
+            self.eps,
+            self._filters,
         )
 
     def get_config(self):
@@ -192,11 +232,27 @@ class STFTLoss(_STFTLossBase):
     ):  # fmt: skip
         self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
         super().__init__(
-            [(n_fft, hop_length, win_length)], window, center, pad_mode, sc_weight, log_mag_weight, lin_mag_weight, eps, n_mels, sample_rate, data_format, **kwargs
+            [(n_fft, hop_length, win_length)],
+            window,
+            center,
+            pad_mode,
+            sc_weight,
+            log_mag_weight,
+            lin_mag_weight,
+            eps,
+            n_mels,
+            sample_rate,
+            data_format,
+            **kwargs,
         )
 
     def get_config(self):
-        return {**super().get_config(), "n_fft": self.n_fft, "hop_length": self.hop_length, "win_length": self.win_length}
+        return {
+            **super().get_config(),
+            "n_fft": self.n_fft,
+            "hop_length": self.hop_length,
+            "win_length": self.win_length,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
@@ -217,14 +273,21 @@ class MultiResolutionSTFTLoss(_STFTLossBase):
     ):  # fmt: skip
         self.fft_sizes, self.hop_sizes, self.win_lengths = list(fft_sizes), list(hop_sizes), list(win_lengths)
         if not len(self.fft_sizes) == len(self.hop_sizes) == len(self.win_lengths):
-            raise ValueError(f"fft_sizes, hop_sizes and win_lengths must have one entry per resolution; got {fft_sizes}, {hop_sizes}, {win_lengths}.")
+            raise ValueError(
+                f"fft_sizes, hop_sizes and win_lengths must have one entry per resolution; got {fft_sizes}, {hop_sizes}, {win_lengths}."
+            )
         super().__init__(
             list(zip(self.fft_sizes, self.hop_sizes, self.win_lengths)), window, center, pad_mode, sc_weight, log_mag_weight,
             lin_mag_weight, eps, n_mels, sample_rate, data_format, **kwargs,
         )  # fmt: skip
 
     def get_config(self):
-        return {**super().get_config(), "fft_sizes": self.fft_sizes, "hop_sizes": self.hop_sizes, "win_lengths": self.win_lengths}
+        return {
+            **super().get_config(),
+            "fft_sizes": self.fft_sizes,
+            "hop_sizes": self.hop_sizes,
+            "win_lengths": self.win_lengths,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
@@ -256,7 +319,9 @@ class SpectrogramLoss(keras.losses.Loss):
 
             pipeline = SpectrogramPipeline(list(pipeline))
         if not isinstance(pipeline, keras.layers.Layer):
-            raise ValueError(f"SpectrogramLoss takes a layer (e.g. a SpectrogramPipeline) or a list of layers; got {pipeline!r}.")
+            raise ValueError(
+                f"SpectrogramLoss takes a layer (e.g. a SpectrogramPipeline) or a list of layers; got {pipeline!r}."
+            )
         if distance not in DISTANCES:
             raise ValueError(f"distance must be one of {DISTANCES}; got {distance!r}.")
         for layer in pipeline._flatten_layers(include_self=True):
@@ -271,7 +336,11 @@ class SpectrogramLoss(keras.losses.Loss):
         return ops.mean(ops.reshape(values, (ops.shape(values)[0], -1)), axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "pipeline": keras.saving.serialize_keras_object(self.pipeline), "distance": self.distance}
+        return {
+            **super().get_config(),
+            "pipeline": keras.saving.serialize_keras_object(self.pipeline),
+            "distance": self.distance,
+        }
 
 
 class _SDRLossBase(keras.losses.Loss):
@@ -337,7 +406,9 @@ class PermutationInvariant(keras.losses.Loss):
         if isinstance(loss, dict):
             loss = keras.saving.deserialize_keras_object(loss)
         if not isinstance(loss, keras.losses.Loss):
-            raise ValueError(f"PermutationInvariant takes a keras.losses.Loss instance, e.g. SISDRLoss() or keras.losses.MeanSquaredError(); got {loss!r}.")
+            raise ValueError(
+                f"PermutationInvariant takes a keras.losses.Loss instance, e.g. SISDRLoss() or keras.losses.MeanSquaredError(); got {loss!r}."
+            )
         self.loss = loss
 
     def call(self, y_true, y_pred):
@@ -346,9 +417,13 @@ class PermutationInvariant(keras.losses.Loss):
         shape = tuple(y_true.shape)
         sources = shape[1]
         if len(shape) != 4 or not isinstance(sources, int):
-            raise ValueError(f"PermutationInvariant expects (batch, sources, samples, channels) waveforms with a known source count; got shape {shape}.")
+            raise ValueError(
+                f"PermutationInvariant expects (batch, sources, samples, channels) waveforms with a known source count; got shape {shape}."
+            )
         if not 1 <= sources <= MAX_SOURCES:
-            raise ValueError(f"PermutationInvariant handles 1 to {MAX_SOURCES} sources ({MAX_SOURCES}! orderings); got {sources}.")
+            raise ValueError(
+                f"PermutationInvariant handles 1 to {MAX_SOURCES} sources ({MAX_SOURCES}! orderings); got {sources}."
+            )
         if tuple(y_pred.shape)[1] != sources:
             raise ValueError(f"Targets have {sources} sources but predictions {tuple(y_pred.shape)[1]}.")
         rest = ops.shape(y_true)[2:]

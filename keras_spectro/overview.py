@@ -27,7 +27,9 @@ def select(path, file, start=0.0, duration=None):
     if stop <= first:
         raise ValueError(f"{path}: duration {duration:g} s is less than one sample at {rate} Hz.")
     if stop > total:
-        raise ValueError(f"{path}: start {start:g} s + duration {duration:g} s runs past the end of the file ({total / rate:.3f} s long).")
+        raise ValueError(
+            f"{path}: start {start:g} s + duration {duration:g} s runs past the end of the file ({total / rate:.3f} s long)."
+        )
     return first, stop
 
 
@@ -36,7 +38,9 @@ def _pool(ufunc, out, values, first, per):
     index = (first + np.arange(len(values))) // per
     starts = np.flatnonzero(np.diff(index, prepend=-1))
     column = index[0]
-    out[column : column + len(starts)] = ufunc(out[column : column + len(starts)], ufunc.reduceat(values, starts, axis=0))
+    out[column : column + len(starts)] = ufunc(
+        out[column : column + len(starts)], ufunc.reduceat(values, starts, axis=0)
+    )
 
 
 def spectrogram(file, first, stop, n_fft=2048, hop_length=512, columns=COLUMNS, chunk_frames=CHUNK_FRAMES):

@@ -160,9 +160,15 @@ class Streamer:
     def _emit(self, total):
         """The next `total - emitted` output samples, `(count, channels)`."""
         count = total - self._emitted
-        final = max(0, self._done * self.hop - self.n_fft // 2) if self._done < 1 + self._received // self.hop else self._received
+        final = (
+            max(0, self._done * self.hop - self.n_fft // 2)
+            if self._done < 1 + self._received // self.hop
+            else self._received
+        )
         if self._emitted + count > final:  # the latency formula guarantees this never happens
-            raise RuntimeError(f"Streamer: {count} samples asked, {final - self._emitted} final (a bug: please report it).")
+            raise RuntimeError(
+                f"Streamer: {count} samples asked, {final - self._emitted} final (a bug: please report it)."
+            )
         sums, weights = self._sums[:, :count], self._weights[:count]
         self._sums, self._weights = self._sums[:, count:], self._weights[count:]
         self._emitted = total
@@ -174,7 +180,10 @@ class Streamer:
         """Padded samples `(batch, samples, channels)` → the network's input images of the frames they hold."""
         if self.stft.data_format == "channels_first":
             waves = b.numpy.transpose(waves, (0, 2, 1))
-        x = b.cast(waves_to_image(b, waves, self._frames, self.stft.representation, self.stft.data_format), self.stft.compute_dtype)
+        x = b.cast(
+            waves_to_image(b, waves, self._frames, self.stft.representation, self.stft.data_format),
+            self.stft.compute_dtype,
+        )
         for step in self.steps:
             x = step(x)
         return x
@@ -305,7 +314,9 @@ class _Step(keras.layers.Layer):
         new = s.forward(b, waves[:, : (k - 1) * hop + s.n_fft])
         context = new if images is None else np_.concatenate([images, new], axis=axis)
         out = _frames(s.network(b, context), s.history, s.history + k, axis, np_)
-        frame = position + np_.array(((p.first - s.lookahead + np.arange(k)) * hop).astype("float32"))  # t * hop of the k frames
+        frame = position + np_.array(
+            ((p.first - s.lookahead + np.arange(k)) * hop).astype("float32")
+        )  # t * hop of the k frames
         alive = b.cast(np_.greater_equal(frame, 0.0), "float32")  # (1, k): frames at t >= 0 exist
         segments = np_.reshape(s.segments(b, out) * alive[:, None, :, None], (s.channels, k, s.n_fft))
         window_sq = np_.multiply(alive[:, :, None], s._window_sq.astype("float32")[None, None, :])
@@ -323,7 +334,10 @@ class _Step(keras.layers.Layer):
         state = [np_.minimum(position + float(self.block_size), p.cap), waves[:, self.block_size :]]
         if images is not None:
             state.append(_frames(context, k, None, axis, np_))
-        state += [np_.concatenate([sums[:, :, self.block_size :], zeros], axis=2), np_.concatenate([weights[:, self.block_size :], zeros[:, 0]], axis=1)]
+        state += [
+            np_.concatenate([sums[:, :, self.block_size :], zeros], axis=2),
+            np_.concatenate([weights[:, self.block_size :], zeros[:, 0]], axis=1),
+        ]
         return [out_block, *state]
 
     def compute_output_shape(self, input_shape):
@@ -352,22 +366,36 @@ def _streamable_steps(domain):
     steps = domain.pipeline.steps
     for step in steps:
         if isinstance(step, AudioPadding):
-            raise ValueError(f"Cannot stream {step.name}: AudioPadding pads or cuts the whole signal to a fixed length; a stream has none.")
+            raise ValueError(
+                f"Cannot stream {step.name}: AudioPadding pads or cuts the whole signal to a fixed length; a stream has none."
+            )
         if isinstance(step, (MelScale, GriffinLim)):
-            raise ValueError(f"Cannot stream {step.name}: {type(step).__name__}'s inverse is an iterative estimate over the whole signal, not exact.")
+            raise ValueError(
+                f"Cannot stream {step.name}: {type(step).__name__}'s inverse is an iterative estimate over the whole signal, not exact."
+            )
     stfts = [i for i, step in enumerate(steps) if isinstance(step, STFTSplit)]
     if len(stfts) != 1 or stfts[0] != 0:
-        raise ValueError(f"Streamer needs a pipeline that starts with its only STFTSplit; got {[s.name for s in steps]}.")
+        raise ValueError(
+            f"Streamer needs a pipeline that starts with its only STFTSplit; got {[s.name for s in steps]}."
+        )
     stft = steps[0]
     if stft.representation == "magnitude":
-        raise ValueError("Cannot stream representation='magnitude': its inverse, Griffin-Lim, iterates over the whole signal (not causal).")
+        raise ValueError(
+            "Cannot stream representation='magnitude': its inverse, Griffin-Lim, iterates over the whole signal (not causal)."
+        )
     if stft.pad_mode != "constant":
-        raise ValueError(f"Cannot stream pad_mode={stft.pad_mode!r}: reflect padding mirrors the last samples, unknown until the stream ends. Use 'constant'.")
+        raise ValueError(
+            f"Cannot stream pad_mode={stft.pad_mode!r}: reflect padding mirrors the last samples, unknown until the stream ends. Use 'constant'."
+        )
     if not stft.center:
         raise ValueError("Cannot stream center=False: the Streamer supports center=True only.")
     for step in steps[1:]:
-        if isinstance(step, SpectrogramScaler) and (2 if step.data_format == "channels_last" else 3) in step._kept_axes(4):
-            raise ValueError(f"Cannot stream {step.name}: its axis={step.axis!r} keeps statistics along the frames axis, which a stream does not have in full.")
+        if isinstance(step, SpectrogramScaler) and (2 if step.data_format == "channels_last" else 3) in step._kept_axes(
+            4
+        ):
+            raise ValueError(
+                f"Cannot stream {step.name}: its axis={step.axis!r} keeps statistics along the frames axis, which a stream does not have in full."
+            )
     return stft, steps[1:]
 
 
@@ -378,21 +406,27 @@ def _network_context(streamer, history, lookahead):
         return 0, 0
     for layer in network._flatten_layers(include_self=True, recursive=True):
         if isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
-            raise ValueError(f"Cannot stream the network: its recurrent layer {layer.name} ({type(layer).__name__}) makes every output frame depend on all the frames before it.")
+            raise ValueError(
+                f"Cannot stream the network: its recurrent layer {layer.name} ({type(layer).__name__}) makes every output frame depend on all the frames before it."
+            )
     cap, b = MAX_CONTEXT_FRAMES, backend_for(None)
     probes = 2 * cap + 3
     middle = cap + 1
     rng = np.random.default_rng(0)
 
     def images(seed_rng):
-        wave = seed_rng.standard_normal(((probes - 1) * streamer.hop + streamer.n_fft, streamer.channels)).astype("float32")
+        wave = seed_rng.standard_normal(((probes - 1) * streamer.hop + streamer.n_fft, streamer.channels)).astype(
+            "float32"
+        )
         return _to_numpy(streamer.forward(b, keras.ops.convert_to_tensor(wave[None])))
 
     def run(x):
         try:
             return _to_numpy(streamer.network(b, keras.ops.convert_to_tensor(x)))
         except Exception as error:
-            raise ValueError(f"Cannot stream the network: it fails on images of other frame counts ({type(error).__name__}: {error}).") from None
+            raise ValueError(
+                f"Cannot stream the network: it fails on images of other frame counts ({type(error).__name__}: {error})."
+            ) from None
 
     axis = streamer._frame_axis
     x = images(rng)
@@ -422,7 +456,11 @@ def _network_context(streamer, history, lookahead):
             raise ValueError(f"{name} must be a non-negative integer; got {value!r}.")
     # the windows a stream uses must give the frames of the whole: in the middle and at both edges
     peak = max(np.abs(y).max(), 1e-30)
-    for start, stop, keep_from, keep_to in ((middle - history, middle + 3 + lookahead, middle, middle + 3), (0, middle + lookahead, 0, middle), (middle - history, probes, middle, probes)):
+    for start, stop, keep_from, keep_to in (
+        (middle - history, middle + 3 + lookahead, middle, middle + 3),
+        (0, middle + lookahead, 0, middle),
+        (middle - history, probes, middle, probes),
+    ):
         part = run(_frames(x, max(0, start), stop, axis))
         got = _frames(part, keep_from - max(0, start), keep_to - max(0, start), axis)
         if np.abs(got - _frames(y, keep_from, keep_to, axis)).max() > 1e-5 * peak:

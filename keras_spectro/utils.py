@@ -18,7 +18,9 @@ def magnitudes(image, representation="real_imag", data_format=None):
     """
     image = np.asarray(keras.ops.convert_to_numpy(image), "float64")
     if image.ndim != 3:
-        raise ValueError(f"Expected one image (bins, frames, 2*channels) or (2*channels, bins, frames); got shape {image.shape}.")
+        raise ValueError(
+            f"Expected one image (bins, frames, 2*channels) or (2*channels, bins, frames); got shape {image.shape}."
+        )
     if (data_format or keras.config.image_data_format()) == "channels_first":
         image = np.moveaxis(image, 0, -1)
     if image.shape[-1] % 2:

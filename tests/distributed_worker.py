@@ -54,10 +54,16 @@ def train_two_steps(backend):
     noisy = (clean + 0.05 * rng.standard_normal(clean.shape)).astype("float32")
 
     def build_model():
-        pipeline = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=128, hop_length=32), ks.SpectrogramScaler("standard", axis="channels")])
+        pipeline = ks.SpectrogramPipeline(
+            [ks.STFTSplit(n_fft=128, hop_length=32), ks.SpectrogramScaler("standard", axis="channels")]
+        )
         pipeline.adapt(noisy, batch_size=4)
         network = keras.Sequential(
-            [keras.Input((65, None, 4)), keras.layers.Conv2D(8, 3, padding="same", activation="relu"), keras.layers.Conv2D(4, 3, padding="same")]
+            [
+                keras.Input((65, None, 4)),
+                keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
+                keras.layers.Conv2D(4, 3, padding="same"),
+            ]
         )
         model = keras.Sequential([keras.Input((None, 2)), ks.SpectrogramDomain(pipeline, network)])
         model.compile(optimizer="adam", loss="mse")

@@ -71,7 +71,10 @@ def pairs(tmp_path, rng):
     noisy, clean = [], []
     for i in range(5):
         wave = rng.uniform(-0.5, 0.5, (3000 - 100 * i, 2)).astype("float32")
-        for folder, signal, names in (("clean", wave, clean), ("noisy", wave + 0.01 * rng.standard_normal(wave.shape), noisy)):
+        for folder, signal, names in (
+            ("clean", wave, clean),
+            ("noisy", wave + 0.01 * rng.standard_normal(wave.shape), noisy),
+        ):
             (tmp_path / folder).mkdir(exist_ok=True)
             soundfile.write(tmp_path / folder / f"{i}.wav", signal, 8000, subtype="FLOAT")
             names.append(tmp_path / folder / f"{i}.wav")
@@ -101,7 +104,9 @@ def test_dataset_shuffles_each_epoch_and_trains(pairs):
     assert sorted(map(float, first[:, 0, 0])) == sorted(map(float, second[:, 0, 0]))
     model = keras.Sequential([keras.Input((3000, 2)), keras.layers.Dense(2)])
     model.compile("adam", "mse")
-    history = model.fit(AudioFileDataset(noisy, targets=clean, batch_size=2, length=3000, shuffle=True, workers=2), epochs=2, verbose=0)
+    history = model.fit(
+        AudioFileDataset(noisy, targets=clean, batch_size=2, length=3000, shuffle=True, workers=2), epochs=2, verbose=0
+    )
     assert len(history.history["loss"]) == 2
 
 
@@ -128,7 +133,10 @@ def test_dataset_refuses_inputs_and_targets_that_differ(pairs, tmp_path):
     noisy, clean = pairs
     mono = tmp_path / "mono.wav"
     soundfile.write(mono, np.zeros((3000, 1)), 8000)
-    for targets, says in ((clean[1:2], r"\(3000 samples, 2 channels\) and its target .*1.wav \(2900 samples, 2 channels\) differ"), ([mono], r"\(3000 samples, 2 channels\) and its target .*mono.wav \(3000 samples, 1 channels\) differ")):
+    for targets, says in (
+        (clean[1:2], r"\(3000 samples, 2 channels\) and its target .*1.wav \(2900 samples, 2 channels\) differ"),
+        ([mono], r"\(3000 samples, 2 channels\) and its target .*mono.wav \(3000 samples, 1 channels\) differ"),
+    ):
         with pytest.raises(ValueError, match=rf"0.wav {says}"):
             AudioFileDataset(noisy[:1], targets=targets)[0]
     inputs, targets = AudioFileDataset(noisy[:1], targets=clean[1:2], length=2000)[0]  # cut to one length: they pair up
@@ -154,7 +162,9 @@ def test_tf_dataset_applies_the_pipeline_in_map(pairs):
     batches = list(data)
     assert len(batches) == 3 == int(data.cardinality())  # known, so fit() never runs out of data
     x, y = batches[0]
-    np.testing.assert_allclose(y.numpy(), to_numpy(to_images(np.stack([load_audio(c, length=3000) for c in clean[:2]]))), atol=1e-5)
+    np.testing.assert_allclose(
+        y.numpy(), to_numpy(to_images(np.stack([load_audio(c, length=3000) for c in clean[:2]]))), atol=1e-5
+    )
     back = to_numpy(to_images.inverse()(x.numpy()))
     assert_exact(back, np.stack([load_audio(n, length=3000) for n in noisy[:2]]))
 
@@ -180,7 +190,13 @@ def test_audio_submodules_import_lazily():
         "keras_spectro.audio.load_audio; keras_spectro.utils.save_wav; "
         "print(sorted(m for m in ('matplotlib', 'tensorflow', 'torch') if m in set(sys.modules) - before))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"KERAS_BACKEND": "jax", "PATH": ""}, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"KERAS_BACKEND": "jax", "PATH": ""},
+        check=True,
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -193,7 +209,9 @@ def _reference(full, offset, length, mode):
     return part[-length:] if mode == "left" else part[:length]
 
 
-@pytest.mark.parametrize("name", ["voice_stereo_16bit_44k.wav", "voice_stereo_24bit_44k.wav", "voice_mono_22k.wav", "x.flac"])
+@pytest.mark.parametrize(
+    "name", ["voice_stereo_16bit_44k.wav", "voice_stereo_24bit_44k.wav", "voice_mono_22k.wav", "x.flac"]
+)
 def test_partial_reads_equal_slices_of_a_full_read(tmp_path, rng, name, monkeypatch):
     path = DATA / name
     if name == "x.flac":
@@ -203,7 +221,9 @@ def test_partial_reads_equal_slices_of_a_full_read(tmp_path, rng, name, monkeypa
     n = len(full)
     read = soundfile.SoundFile.read
     asked = []
-    monkeypatch.setattr(soundfile.SoundFile, "read", lambda self, frames=-1, **kw: asked.append(frames) or read(self, frames, **kw))
+    monkeypatch.setattr(
+        soundfile.SoundFile, "read", lambda self, frames=-1, **kw: asked.append(frames) or read(self, frames, **kw)
+    )
     cases = [(0, 100, "right"), (12345, 1000, "right"), (n - 1000, 1000, "right"), (n - 300, 1000, "right"), (n - 1, 5, "right"),
              (n - 300, 1000, "left"), (5000, 1000, "left"), (n - 300, 1001, "center"), (7, 999, "center"), (n - 10, None, "right"), (3, None, "left")]  # fmt: skip
     for offset, length, mode in cases:
@@ -216,7 +236,9 @@ def test_partial_reads_equal_slices_of_a_full_read(tmp_path, rng, name, monkeypa
 def test_offset_must_lie_inside_the_file():
     path = DATA / "voice_mono_22k.wav"
     n = soundfile.info(path).frames
-    with pytest.raises(ValueError, match=f"voice_mono_22k.wav: offset {n} is past the end of the file \\({n} samples\\)"):
+    with pytest.raises(
+        ValueError, match=f"voice_mono_22k.wav: offset {n} is past the end of the file \\({n} samples\\)"
+    ):
         load_audio(path, offset=n, length=10)
     for offset in (-1, 2.5):
         with pytest.raises(ValueError, match="offset must be a non-negative integer"):
@@ -225,7 +247,10 @@ def test_offset_must_lie_inside_the_file():
         load_audio(path, length=0)
 
 
-@pytest.mark.parametrize("name, rate", [("voice_mono_22k.wav", 44100), ("voice_stereo_16bit_44k.wav", 16000), ("voice_stereo_24bit_44k.wav", 48000)])
+@pytest.mark.parametrize(
+    "name, rate",
+    [("voice_mono_22k.wav", 44100), ("voice_stereo_16bit_44k.wav", 16000), ("voice_stereo_24bit_44k.wav", 48000)],
+)
 def test_resample_equals_slices_of_the_whole_file_converted(name, rate):
     soxr = pytest.importorskip("soxr")
     wave, source_rate = soundfile.read(DATA / name, dtype="float32", always_2d=True)
@@ -236,7 +261,9 @@ def test_resample_equals_slices_of_the_whole_file_converted(name, rate):
     for offset, length in [(0, 3000), (rate // 3, 5000), (n - 2000, 2000), (n - 1000, 4000), (12345, None)]:
         part = load_audio(DATA / name, sample_rate=rate, resample=True, offset=offset, length=length)
         assert_exact(part, _reference(full, offset, length, "right"), 1e-5)
-    with pytest.raises(ValueError, match=f"{name}: sample rate {source_rate} Hz, expected {rate} Hz \\(pass resample=True"):
+    with pytest.raises(
+        ValueError, match=f"{name}: sample rate {source_rate} Hz, expected {rate} Hz \\(pass resample=True"
+    ):
         load_audio(DATA / name, sample_rate=rate)
     with pytest.raises(ValueError, match="resample=True needs the sample_rate"):
         load_audio(DATA / name, resample=True)
@@ -295,7 +322,9 @@ def test_random_segments_pair_targets_shuffle_and_resample(ramps, monkeypatch):
     np.testing.assert_array_equal(x, -y)  # a file and its target: the same segment
     read = soundfile.SoundFile.read
     asked = []
-    monkeypatch.setattr(soundfile.SoundFile, "read", lambda self, frames=-1, **kw: asked.append(frames) or read(self, frames, **kw))
+    monkeypatch.setattr(
+        soundfile.SoundFile, "read", lambda self, frames=-1, **kw: asked.append(frames) or read(self, frames, **kw)
+    )
     data.on_epoch_end()
     data[0]
     assert max(asked) == 4000  # only segments are read

@@ -18,7 +18,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def test_show_writes_one_figure_with_every_channel(tmp_path, capsys):
     out = tmp_path / "voice.png"
-    assert main(["show", str(DATA / "voice_stereo_24bit_44k.wav"), "-o", str(out), "--n-fft", "1024", "--hop", "256"]) == 0
+    assert (
+        main(["show", str(DATA / "voice_stereo_24bit_44k.wav"), "-o", str(out), "--n-fft", "1024", "--hop", "256"]) == 0
+    )
     assert out.stat().st_size > 10_000 and f"Wrote {out}" in capsys.readouterr().out
 
 
@@ -41,7 +43,21 @@ def test_errors_are_one_line_and_a_non_zero_exit(tmp_path, capsys):
     (tmp_path / "bad.wav").write_text("not audio")
     assert main(["show", str(tmp_path / "bad.wav"), "-o", str(tmp_path / "x.png")]) == 1
     assert "bad.wav: not an audio file" in capsys.readouterr().err
-    assert main(["roundtrip", str(DATA / "voice_mono_22k.wav"), "--n-fft", "256", "--hop", "256", "-o", str(tmp_path / "y.wav")]) == 1
+    assert (
+        main(
+            [
+                "roundtrip",
+                str(DATA / "voice_mono_22k.wav"),
+                "--n-fft",
+                "256",
+                "--hop",
+                "256",
+                "-o",
+                str(tmp_path / "y.wav"),
+            ]
+        )
+        == 1
+    )
     assert "too large" in capsys.readouterr().err
     assert not (tmp_path / "y.wav").exists()
 
@@ -60,7 +76,9 @@ def _cli(args, cwd):
     """`python -m keras_spectro ...` as a user runs it: TF_CPP_MIN_LOG_LEVEL unset, so the command must set it."""
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     command = [sys.executable, "-X", "importtime", "-m", "keras_spectro", *args]
-    run = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, env={**env, "MPLBACKEND": "Agg"})
+    run = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=600, env={**env, "MPLBACKEND": "Agg"}
+    )
     imported = re.findall(r"^import time:.*\| +(\S+)$", run.stderr, re.M)
     return run.returncode, run.stdout, "".join(re.split(r"^import time:.*\n", run.stderr, flags=re.M)), imported
 
@@ -79,9 +97,17 @@ BACKENDS = {"keras", "tensorflow", "torch", "jax"}
         (["show", VOICE, "--hop", "0"], "argument --hop: must be a positive integer; got '0'", False),
         (["roundtrip", VOICE, "--n-fft", "0"], "argument --n-fft: must be a positive integer; got '0'", False),
         (["show", VOICE, "--n-fft", "abc"], "argument --n-fft: must be a positive integer; got 'abc'", False),
-        (["show", VOICE, "--start", "3", "--duration", "1"], "voice_mono_22k.wav: start 3 s + duration 1 s runs past the end of the file (3.331 s long)", True),
+        (
+            ["show", VOICE, "--start", "3", "--duration", "1"],
+            "voice_mono_22k.wav: start 3 s + duration 1 s runs past the end of the file (3.331 s long)",
+            True,
+        ),
         (["apply", "model.keras", "x.wav", "-o", "y.wav"], "model.keras: no such model file", False),
-        (["apply", str(DATA / "voice_mono_22k.wav"), "missing.wav", "-o", "y.wav"], "missing.wav: no such audio file", False),
+        (
+            ["apply", str(DATA / "voice_mono_22k.wav"), "missing.wav", "-o", "y.wav"],
+            "missing.wav: no such audio file",
+            False,
+        ),
     ],
 )
 def test_command_line_errors_are_one_line_and_exit_1(args, says, loads_keras, tmp_path):
@@ -111,7 +137,14 @@ def test_the_installed_command_shows_help_without_keras(tmp_path):
     script = pathlib.Path(sys.executable).with_name("keras-spectro")
     if not script.exists():
         pytest.skip("keras-spectro is not installed next to this Python")
-    run = subprocess.run([str(script), "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
+    run = subprocess.run(
+        [str(script), "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"},
+    )
     imported = re.findall(r"^import time:.*\| +(\S+)$", run.stderr, re.M)
     assert run.returncode == 0 and run.stdout.startswith("usage: keras-spectro")
     assert imported and not {name.split(".")[0] for name in imported} & BACKENDS
@@ -126,7 +159,14 @@ def test_every_option_has_help_text():
 
 def _run(args, cwd, quiet=True):
     """Runs python with `args`; it must succeed, and with `quiet` print no warning."""
-    run = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600, env={**os.environ, "MPLBACKEND": "Agg"})
+    run = subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert not quiet or "Warning" not in run.stderr, run.stderr[-3000:]
     return run.stdout
@@ -138,7 +178,10 @@ def test_demo_trains_saves_loads_and_writes(tmp_path):
     for name in ("noisy.wav", "denoised.wav", "clean.wav", "comparison.png", "denoiser.keras"):
         assert (tmp_path / "demo" / name).stat().st_size > 1000
         assert f"\n  {tmp_path / 'demo' / name} " in out  # the closing list of what it wrote, one line each
-    assert f"\n  {tmp_path / 'demo' / 'data'}{os.sep} " in out and len(list((tmp_path / "demo" / "data" / "noisy").glob("*.wav"))) == 48
+    assert (
+        f"\n  {tmp_path / 'demo' / 'data'}{os.sep} " in out
+        and len(list((tmp_path / "demo" / "data" / "noisy").glob("*.wav"))) == 48
+    )
     error = float(out.split("max error ")[1].split()[0])
     assert error < 1e-5
 
@@ -161,7 +204,10 @@ def test_examples_run(script, expected, tmp_path):
     if script == "quickstart.py":
         assert (tmp_path / "out" / "quickstart.png").exists()
     if script == "long_recording.py":
-        assert soundfile.info(tmp_path / "out" / "long_denoised.wav").frames == soundfile.info(tmp_path / "out" / "long_noisy.wav").frames
+        assert (
+            soundfile.info(tmp_path / "out" / "long_denoised.wav").frames
+            == soundfile.info(tmp_path / "out" / "long_noisy.wav").frames
+        )
 
 
 def test_every_example_is_run_by_a_test():

@@ -25,7 +25,9 @@ def files(tmp_path):
     """A one-second stereo PCM_16 recording and a saved STFT + scaler model: an exact round trip."""
     wave, rate = soundfile.read(VOICE, dtype="float32", frames=44100, always_2d=True)
     soundfile.write(tmp_path / "source.wav", wave, rate, subtype="PCM_16")
-    pipeline = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=256, hop_length=64), ks.SpectrogramScaler("standard", axis="channels")])
+    pipeline = ks.SpectrogramPipeline(
+        [ks.STFTSplit(n_fft=256, hop_length=64), ks.SpectrogramScaler("standard", axis="channels")]
+    )
     pipeline.adapt(wave[None])
     keras.Sequential([keras.Input((None, 2)), ks.SpectrogramDomain(pipeline)]).save(tmp_path / "model.keras")
     return tmp_path / "model.keras", tmp_path / "source.wav"
@@ -53,20 +55,37 @@ def test_apply_errors_name_the_file_and_leave_nothing(tmp_path, files, capsys):
     before = sorted(tmp_path.iterdir())
     cases = [
         ([str(tmp_path / "nope.keras"), str(source), "-o", str(tmp_path / "a.wav")], "nope.keras: no such model file"),
-        ([str(tmp_path / "text.keras"), str(source), "-o", str(tmp_path / "a.wav")], "text.keras: not a Keras model that loads"),
+        (
+            [str(tmp_path / "text.keras"), str(source), "-o", str(tmp_path / "a.wav")],
+            "text.keras: not a Keras model that loads",
+        ),
         ([str(model), str(tmp_path / "nope.wav"), "-o", str(tmp_path / "a.wav")], "nope.wav: no such audio file"),
         ([str(model), str(tmp_path / "text.wav"), "-o", str(tmp_path / "a.wav")], "text.wav: not an audio file"),
         ([str(model), str(tmp_path / "empty.wav"), "-o", str(tmp_path / "a.wav")], "empty.wav: not an audio file"),
-        ([str(model), str(tmp_path / "silent.wav"), "-o", str(tmp_path / "a.wav")], "silent.wav: the file holds no samples"),
-        ([str(model), str(source), "-o", str(tmp_path / "missing" / "a.wav")], f"a.wav: the folder {tmp_path / 'missing'} does not exist"),
+        (
+            [str(model), str(tmp_path / "silent.wav"), "-o", str(tmp_path / "a.wav")],
+            "silent.wav: the file holds no samples",
+        ),
+        (
+            [str(model), str(source), "-o", str(tmp_path / "missing" / "a.wav")],
+            f"a.wav: the folder {tmp_path / 'missing'} does not exist",
+        ),
         ([str(model), str(source), "-o", str(tmp_path / "a.mp3")], "a.mp3: the target must end in .wav or .flac"),
-        ([str(model), str(source), "-o", str(tmp_path / "a.flac"), "--subtype", "FLOAT"], "FLAC files cannot hold subtype 'FLOAT'"),
-        ([str(model), str(source), "-o", str(tmp_path / "a.wav"), "--overlap-seconds", "0.01"], "overlap_seconds=0.01 is too short"),
+        (
+            [str(model), str(source), "-o", str(tmp_path / "a.flac"), "--subtype", "FLOAT"],
+            "FLAC files cannot hold subtype 'FLOAT'",
+        ),
+        (
+            [str(model), str(source), "-o", str(tmp_path / "a.wav"), "--overlap-seconds", "0.01"],
+            "overlap_seconds=0.01 is too short",
+        ),
     ]
     for args, says in cases:
         assert main(["apply", *args]) == 1
         captured = capsys.readouterr()
-        assert captured.out == "" and captured.err.startswith("keras-spectro: error: ") and captured.err.count("\n") == 1, captured
+        assert (
+            captured.out == "" and captured.err.startswith("keras-spectro: error: ") and captured.err.count("\n") == 1
+        ), captured
         assert says in captured.err, (says, captured.err)
         assert sorted(tmp_path.iterdir()) == before
 
@@ -87,7 +106,11 @@ def test_show_draws_a_part(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:
         main(["show", str(VOICE), "--start", "-1"])
     err = capsys.readouterr().err
-    assert exit.value.code == 1 and err.count("\n") == 1 and "argument --start: must be a non-negative number of seconds; got '-1'" in err, err
+    assert (
+        exit.value.code == 1
+        and err.count("\n") == 1
+        and "argument --start: must be a non-negative number of seconds; got '-1'" in err
+    ), err
 
 
 @pytest.mark.parametrize(
@@ -104,7 +127,9 @@ def test_show_pools_the_same_spectrogram_and_envelope_as_the_whole_part(n_fft, h
         power, per = overview.spectrogram(file, first, stop, n_fft, hop, columns=columns, chunk_frames=chunk)
         low, high, step = overview.envelope(file, first, stop, columns=columns, chunk_samples=1000)
     wave = ks.audio.load_audio(path)[first:stop]
-    whole = magnitudes(ks.STFTSplit(n_fft=n_fft, hop_length=hop)(wave[None])[0]).transpose(1, 0, 2) ** 2  # (frames, bins, 1)
+    whole = (
+        magnitudes(ks.STFTSplit(n_fft=n_fft, hop_length=hop)(wave[None])[0]).transpose(1, 0, 2) ** 2
+    )  # (frames, bins, 1)
     assert len(power) <= columns and len(low) <= columns and per == -(-len(whole) // columns)
     pooled = [whole[c : c + per].mean(axis=0) for c in range(0, len(whole), per)]
     np.testing.assert_allclose(power, pooled, rtol=1e-5, atol=1e-9 * whole.max())
@@ -126,17 +151,34 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize("signum, status, says", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+@pytest.mark.parametrize(
+    "signum, status, says", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
+)
 def test_an_interrupted_apply_leaves_nothing_behind(tmp_path, files, signum, status, says):
     model, source = files
-    args = [sys.executable, "-c", SLOW_APPLY, "apply", str(model), str(source), "-o", "out.wav", "--chunk-seconds", "0.2", "--overlap-seconds", "0.1"]
+    args = [
+        sys.executable,
+        "-c",
+        SLOW_APPLY,
+        "apply",
+        str(model),
+        str(source),
+        "-o",
+        "out.wav",
+        "--chunk-seconds",
+        "0.2",
+        "--overlap-seconds",
+        "0.1",
+    ]
     child = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert child.stdout.readline() == "chunk\n"
     assert child.stdout.readline() == "chunk\n"  # the temporary file exists and holds the first chunk
     assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
     child.send_signal(signum)
     out, err = child.communicate(timeout=60)
-    assert child.returncode == status and err.endswith(f"\nkeras-spectro: {says}\n" if "\n" in err[:-1] else f"keras-spectro: {says}\n"), err
+    assert child.returncode == status and err.endswith(
+        f"\nkeras-spectro: {says}\n" if "\n" in err[:-1] else f"keras-spectro: {says}\n"
+    ), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "source.wav"]
 
 
@@ -150,7 +192,11 @@ def test_apply_refuses_the_source_as_target_another_rate_and_values_beyond_one(t
     keras.Sequential([keras.Input((None, 2)), ks.SpectrogramDomain(pipeline)]).save(tmp_path / "m22k.keras")
     assert main(["apply", str(tmp_path / "m22k.keras"), str(source), "-o", str(tmp_path / "a.wav")]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "sample rate 44100 Hz, but the model was made for 22050 Hz" in err and "--resample" in err, err
+    assert (
+        err.count("\n") == 1
+        and "sample rate 44100 Hz, but the model was made for 22050 Hz" in err
+        and "--resample" in err
+    ), err
     assert main(["apply", str(tmp_path / "m22k.keras"), str(source), "-o", str(tmp_path / "a.wav"), "--resample"]) == 0
     assert "at 44100 Hz, PCM_16" in capsys.readouterr().out and soundfile.info(tmp_path / "a.wav").frames == len(wave)
     keras.Sequential([keras.Input((None, 2)), keras.layers.Rescaling(20.0)]).save(tmp_path / "loud.keras")
@@ -159,5 +205,9 @@ def test_apply_refuses_the_source_as_target_another_rate_and_values_beyond_one(t
     assert err.count("\n") == 1 and "beyond the [-1, 1] that PCM_16 holds" in err and "--clip" in err, err
     assert main(["apply", str(tmp_path / "loud.keras"), str(source), "-o", str(tmp_path / "b.wav"), "--clip"]) == 0
     captured = capsys.readouterr()
-    assert captured.err.startswith("keras-spectro: warning: ") and captured.err.count("\n") == 1 and "were clipped" in captured.err, captured.err
+    assert (
+        captured.err.startswith("keras-spectro: warning: ")
+        and captured.err.count("\n") == 1
+        and "were clipped" in captured.err
+    ), captured.err
     assert np.abs(soundfile.read(tmp_path / "b.wav")[0]).max() == 1.0

@@ -56,7 +56,11 @@ def assert_same_statistics(sharded, local):
 
 def two_scalers():
     return ks.SpectrogramPipeline(
-        [ks.STFTSplit(n_fft=128, hop_length=32), ks.SpectrogramScaler("standard", axis="channels"), ks.SpectrogramScaler("minmax")]
+        [
+            ks.STFTSplit(n_fft=128, hop_length=32),
+            ks.SpectrogramScaler("standard", axis="channels"),
+            ks.SpectrogramScaler("minmax"),
+        ]
     )
 
 
@@ -83,8 +87,14 @@ def test_a_users_own_layer_adapts_sharded_before_a_scaler(local_ray):
     make = lambda: ks.SpectrogramPipeline([RMSGain(), ks.STFTSplit(n_fft=64), ks.SpectrogramScaler("standard")])  # noqa: E731
     local, sharded = make(), make()
     local.adapt(x, batch_size=7)
-    distributed.adapt(ks.SpectrogramDomain(sharded), ray.data.from_items([{"wave": w} for w in x], override_num_blocks=3), column="wave")
-    np.testing.assert_allclose(to_numpy(sharded.layers[0].rms), np.sqrt(np.mean(np.square(x, dtype="float64"))), rtol=1e-6)
+    distributed.adapt(
+        ks.SpectrogramDomain(sharded),
+        ray.data.from_items([{"wave": w} for w in x], override_num_blocks=3),
+        column="wave",
+    )
+    np.testing.assert_allclose(
+        to_numpy(sharded.layers[0].rms), np.sqrt(np.mean(np.square(x, dtype="float64"))), rtol=1e-6
+    )
     assert_same_statistics(sharded, local)
 
 
@@ -138,7 +148,11 @@ def test_a_spectrogram_domain_trains_on_two_devices(backend):
     """JAX keras.distribution.DataParallel on 2 host devices; TF MirroredStrategy on 2 logical CPUs."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(
-        [sys.executable, str(HERE / "distributed_worker.py"), backend], env=env, capture_output=True, text=True, timeout=400
+        [sys.executable, str(HERE / "distributed_worker.py"), backend],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])

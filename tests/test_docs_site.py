@@ -12,7 +12,13 @@ DOCS = ROOT / "docs"
 def _nav_pages():
     """The pages named in mkdocs.yml's nav (commented lines left out)."""
     lines = (ROOT / "mkdocs.yml").read_text().splitlines()
-    return {m.group(1) for line in lines if not line.lstrip().startswith("#") for m in [re.search(r":\s*(\S+\.md)\s*$", line)] if m}
+    return {
+        m.group(1)
+        for line in lines
+        if not line.lstrip().startswith("#")
+        for m in [re.search(r":\s*(\S+\.md)\s*$", line)]
+        if m
+    }
 
 
 def test_every_page_is_in_the_nav_and_every_nav_entry_exists():
@@ -48,7 +54,11 @@ def test_the_version_is_set_once_and_read_statically():
     assert not re.search(r"^version\s*=", pyproject.split("[tool.setuptools.dynamic]")[0], re.M)
     # setuptools reads a literal assignment without importing the package (and so Keras)
     tree = ast.parse((ROOT / "keras_spectro" / "__init__.py").read_text())
-    versions = [n.value.value for n in tree.body if isinstance(n, ast.Assign) and [t.id for t in n.targets if isinstance(t, ast.Name)] == ["__version__"]]
+    versions = [
+        n.value.value
+        for n in tree.body
+        if isinstance(n, ast.Assign) and [t.id for t in n.targets if isinstance(t, ast.Name)] == ["__version__"]
+    ]
     assert len(versions) == 1 and re.fullmatch(r"\d+\.\d+\.\d+", versions[0])
     assert f"## [{versions[0]}]" in (ROOT / "CHANGELOG.md").read_text(), "CHANGELOG.md has no section for this version"
     assert (ROOT / "keras_spectro" / "py.typed").exists()

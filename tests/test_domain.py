@@ -144,12 +144,16 @@ def test_one_state_after_load_copy_pickle_and_clone(tmp_path, rng):
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())  # no "call adapt() first": the state is in the weights
     copies["clone_model + set_weights"] = clone
-    rebuilt = _any_length_model(ks.SpectrogramDomain(_pipeline(representation="mag_phase"), network=_identity_network(4)))
+    rebuilt = _any_length_model(
+        ks.SpectrogramDomain(_pipeline(representation="mag_phase"), network=_identity_network(4))
+    )
     rebuilt.set_weights(model.get_weights())
     copies["rebuilt from code + set_weights"] = rebuilt
     weights = tmp_path / "m.weights.h5"
     model.save_weights(weights)
-    reloaded = _any_length_model(ks.SpectrogramDomain(_pipeline(representation="mag_phase"), network=_identity_network(4)))
+    reloaded = _any_length_model(
+        ks.SpectrogramDomain(_pipeline(representation="mag_phase"), network=_identity_network(4))
+    )
     reloaded.load_weights(weights)
     copies["load_weights"] = reloaded
     for name, other in copies.items():

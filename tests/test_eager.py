@@ -55,16 +55,23 @@ def test_scaler_adapted_again_after_an_eager_call_uses_the_new_statistics(rng):
     assert_exact(pipeline.inverse()(pipeline(loud)), loud)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: STFTSplit(n_fft=128, hop_length=32),
-    lambda: InverseSTFTSplit(n_fft=128, hop_length=32),
-    lambda: GriffinLim(n_fft=128, hop_length=32, n_iter=3),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: STFTSplit(n_fft=128, hop_length=32),
+        lambda: InverseSTFTSplit(n_fft=128, hop_length=32),
+        lambda: GriffinLim(n_fft=128, hop_length=32, n_iter=3),
+    ],
+)
 def test_copies_and_pickles_after_an_eager_call(make, rng):
     layer = make()
     data = rng.standard_normal((2, 1000, 2)).astype("float32")
     if not isinstance(layer, STFTSplit):
-        data = to_numpy(STFTSplit(n_fft=128, hop_length=32, representation="magnitude" if isinstance(layer, GriffinLim) else "real_imag")(data))
+        data = to_numpy(
+            STFTSplit(
+                n_fft=128, hop_length=32, representation="magnitude" if isinstance(layer, GriffinLim) else "real_imag"
+            )(data)
+        )
     expected = to_numpy(layer(data))
     for other in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
         assert not other._compiled._functions

@@ -71,7 +71,9 @@ def test_saved_model(model, inputs, tmp_path):
 @pytest.mark.skipif(BACKEND not in TFLITE, reason="TFLite converts SavedModels, which torch cannot export")
 def test_tflite_with_builtin_ops_only(model, inputs, tmp_path):
     how = TFLITE[BACKEND]
-    model.export(tmp_path / "saved", format="tf_saved_model", input_signature=_signature(None if how == "dynamic" else SHAPES[0]))
+    model.export(
+        tmp_path / "saved", format="tf_saved_model", input_signature=_signature(None if how == "dynamic" else SHAPES[0])
+    )
     converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved"))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     interpreter = tf.lite.Interpreter(model_content=converter.convert())

@@ -246,7 +246,12 @@ def test_pipeline_adapts_each_layer_on_the_output_of_the_ones_before(rng):
     back = to_numpy(inverse(pipeline(waves)))
     assert_exact(back[:, 100:1100], waves)
     assert [type(l).__name__ for l in inverse.layers] == [
-        "Inverse", "ChannelIndexer", "Inverse", "Inverse", "InverseSTFTSplit", "Inverse",
+        "Inverse",
+        "ChannelIndexer",
+        "Inverse",
+        "Inverse",
+        "InverseSTFTSplit",
+        "Inverse",
     ]
 
 
@@ -301,7 +306,10 @@ def test_a_users_own_step_adapts_inverts_and_saves(rng, tmp_path):
 
 
 # --- the partial-state protocol: statistics merged exactly (sharded adapt) ---
-@pytest.mark.parametrize("mode, axis", [("minmax", None), ("standard", None), ("standard", "channels"), ("minmax", (1, 3)), ("standard", (1, 3))])
+@pytest.mark.parametrize(
+    "mode, axis",
+    [("minmax", None), ("standard", None), ("standard", "channels"), ("minmax", (1, 3)), ("standard", (1, 3))],
+)
 def test_merged_partial_states_equal_adapt_on_all_in_any_order(mode, axis, rng):
     x = (rng.standard_normal((10, 6, 5, 4)) * rng.uniform(0.1, 50.0, (10, 1, 1, 4)) + 3.0).astype("float32")
     whole = SpectrogramScaler(mode, axis=axis)
@@ -319,7 +327,11 @@ def test_merged_partial_states_equal_adapt_on_all_in_any_order(mode, axis, rng):
     for key, value in sharded.merge_states(states).items():
         np.testing.assert_allclose(nested[key], value, rtol=1e-12)
     assert_exact(sharded(x), to_numpy(whole(x)))
-    expected = x.var(axis=(0, 1, 2) if axis == "channels" else None, dtype="float64") if mode == "standard" and axis != (1, 3) else None
+    expected = (
+        x.var(axis=(0, 1, 2) if axis == "channels" else None, dtype="float64")
+        if mode == "standard" and axis != (1, 3)
+        else None
+    )
     if expected is not None:
         np.testing.assert_allclose(to_numpy(sharded.variance).squeeze(), expected, rtol=1e-6)
 

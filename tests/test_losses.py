@@ -27,7 +27,12 @@ def _pair(rng, batch=2, samples=600, channels=2, noise=0.3):
 
 def _all_losses():
     """One instance of every loss, on (batch, 600, channels) waves (PermutationInvariant: 2 sources)."""
-    log_mag = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=128, hop_length=32, representation="magnitude"), ks.MagnitudeCompression("log", representation="magnitude")])
+    log_mag = ks.SpectrogramPipeline(
+        [
+            ks.STFTSplit(n_fft=128, hop_length=32, representation="magnitude"),
+            ks.MagnitudeCompression("log", representation="magnitude"),
+        ]
+    )
     return {
         "stft": losses.STFTLoss(**SMALL, lin_mag_weight=0.5),
         "mel_stft": losses.STFTLoss(**SMALL, n_mels=16, sample_rate=16000),
@@ -41,15 +46,32 @@ def _all_losses():
 # --- numbers ---------------------------------------------------------------------------
 def _numpy_stft_loss(t, p, n_fft, hop, win, sc=1.0, log=1.0, lin=0.0, eps=1e-8, mels=None, rate=None):
     """The formula, per example, with librosa.stft: t, p (batch, samples, channels)."""
+
     def mags(y):
-        s = np.stack([librosa.stft(y[:, c].astype("float64"), n_fft=n_fft, hop_length=hop, win_length=win, center=True, pad_mode="reflect") for c in range(y.shape[1])])
+        s = np.stack(
+            [
+                librosa.stft(
+                    y[:, c].astype("float64"),
+                    n_fft=n_fft,
+                    hop_length=hop,
+                    win_length=win,
+                    center=True,
+                    pad_mode="reflect",
+                )
+                for c in range(y.shape[1])
+            ]
+        )
         m = np.sqrt(np.maximum(np.abs(s) ** 2, eps))
         return np.einsum("mb,cbf->cmf", librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=mels), m) if mels else m
 
     out = []
     for ti, pi in zip(t, p):
         y, x = mags(ti), mags(pi)
-        out.append(sc * np.linalg.norm(y - x) / np.linalg.norm(y) + log * np.mean(np.abs(np.log(y) - np.log(x))) + lin * np.mean(np.abs(y - x)))
+        out.append(
+            sc * np.linalg.norm(y - x) / np.linalg.norm(y)
+            + log * np.mean(np.abs(np.log(y) - np.log(x)))
+            + lin * np.mean(np.abs(y - x))
+        )
     return np.array(out)
 
 
@@ -66,20 +88,30 @@ def test_stft_loss_is_the_formula_with_librosa_per_example(rng):
     t, p = _pair(rng)
     for options, ref in (
         (dict(n_fft=256, hop_length=64), dict(n_fft=256, hop=64, win=256)),
-        (dict(n_fft=256, hop_length=60, win_length=200, lin_mag_weight=0.5, sc_weight=2.0), dict(n_fft=256, hop=60, win=200, lin=0.5, sc=2.0)),
-        (dict(n_fft=256, hop_length=64, n_mels=20, sample_rate=16000), dict(n_fft=256, hop=64, win=256, mels=20, rate=16000)),
+        (
+            dict(n_fft=256, hop_length=60, win_length=200, lin_mag_weight=0.5, sc_weight=2.0),
+            dict(n_fft=256, hop=60, win=200, lin=0.5, sc=2.0),
+        ),
+        (
+            dict(n_fft=256, hop_length=64, n_mels=20, sample_rate=16000),
+            dict(n_fft=256, hop=64, win=256, mels=20, rate=16000),
+        ),
     ):
         expected = _numpy_stft_loss(t, p, **ref)
         values = to_numpy(losses.STFTLoss(**options, reduction=None)(t, p))
         np.testing.assert_allclose(values, expected, rtol=1e-5)
-        first = losses.STFTLoss(**options, data_format="channels_first", reduction=None)(t.transpose(0, 2, 1), p.transpose(0, 2, 1))
+        first = losses.STFTLoss(**options, data_format="channels_first", reduction=None)(
+            t.transpose(0, 2, 1), p.transpose(0, 2, 1)
+        )
         np.testing.assert_allclose(to_numpy(first), expected, rtol=1e-5)
 
 
 def test_multi_resolution_is_the_mean_of_the_stft_losses(rng):
     t, p = _pair(rng)
     parts = [_numpy_stft_loss(t, p, n, h, w) for n, h, w in zip(*SMALL_MR.values())]
-    np.testing.assert_allclose(to_numpy(losses.MultiResolutionSTFTLoss(**SMALL_MR, reduction=None)(t, p)), np.mean(parts, 0), rtol=1e-5)
+    np.testing.assert_allclose(
+        to_numpy(losses.MultiResolutionSTFTLoss(**SMALL_MR, reduction=None)(t, p)), np.mean(parts, 0), rtol=1e-5
+    )
 
 
 def test_sdr_losses_and_metrics_are_the_formula(rng):
@@ -88,7 +120,9 @@ def test_sdr_losses_and_metrics_are_the_formula(rng):
     p[2] += 0.2  # an offset: zero_mean matters
     for zero_mean in (True, False):
         expected = _numpy_sdr(t, p, True, zero_mean)
-        np.testing.assert_allclose(to_numpy(losses.SISDRLoss(zero_mean=zero_mean, reduction=None)(t, p)), -expected, rtol=1e-5)
+        np.testing.assert_allclose(
+            to_numpy(losses.SISDRLoss(zero_mean=zero_mean, reduction=None)(t, p)), -expected, rtol=1e-5
+        )
         metric = metrics.SISDR(zero_mean=zero_mean)
         metric.update_state(t[:2], p[:2])
         metric.update_state(t[2:], p[2:])
@@ -115,7 +149,11 @@ def test_torchmetrics_si_sdr_vector_is_18_4030_db():
         audio = pytest.importorskip("torchmetrics.functional.audio")
         import torch
 
-        reference = float(audio.scale_invariant_signal_distortion_ratio(torch.tensor(preds.ravel()), torch.tensor(target.ravel()), zero_mean=False))
+        reference = float(
+            audio.scale_invariant_signal_distortion_ratio(
+                torch.tensor(preds.ravel()), torch.tensor(target.ravel()), zero_mean=False
+            )
+        )
         assert round(reference, 4) == 18.4030
         assert abs(float(metric.result()) - reference) <= 1e-5 * abs(reference)
 
@@ -126,11 +164,20 @@ def test_equal_to_auraloss_for_a_batch_of_one(rng):
     import torch
 
     t, p = _pair(rng, batch=1, samples=4000)  # longer than the 2048-point FFT's reflect padding
-    T, P = torch.tensor(t.transpose(0, 2, 1)), torch.tensor(p.transpose(0, 2, 1))  # auraloss: (batch, channels, samples), (input, target)
+    T, P = (
+        torch.tensor(t.transpose(0, 2, 1)),
+        torch.tensor(p.transpose(0, 2, 1)),
+    )  # auraloss: (batch, channels, samples), (input, target)
     cases = [
         (losses.STFTLoss(), auraloss.freq.STFTLoss()),
-        (losses.STFTLoss(n_fft=512, hop_length=128, win_length=300, lin_mag_weight=0.5), auraloss.freq.STFTLoss(512, 128, 300, w_lin_mag=0.5)),
-        (losses.STFTLoss(n_mels=40, sample_rate=16000), auraloss.freq.STFTLoss(sample_rate=16000, scale="mel", n_bins=40)),
+        (
+            losses.STFTLoss(n_fft=512, hop_length=128, win_length=300, lin_mag_weight=0.5),
+            auraloss.freq.STFTLoss(512, 128, 300, w_lin_mag=0.5),
+        ),
+        (
+            losses.STFTLoss(n_mels=40, sample_rate=16000),
+            auraloss.freq.STFTLoss(sample_rate=16000, scale="mel", n_bins=40),
+        ),
         (losses.MultiResolutionSTFTLoss(), auraloss.freq.MultiResolutionSTFTLoss()),
         (losses.SISDRLoss(), auraloss.time.SISDRLoss()),
         (losses.SISDRLoss(zero_mean=False), auraloss.time.SISDRLoss(zero_mean=False)),
@@ -143,7 +190,10 @@ def test_equal_to_auraloss_for_a_batch_of_one(rng):
 
 def test_spectrogram_loss_is_the_mean_difference_of_the_pipeline(rng):
     t, p = _pair(rng)
-    mags = [np.abs(librosa.stft(w.transpose(0, 2, 1), n_fft=128, hop_length=32, center=True, pad_mode="constant")) for w in (t, p)]
+    mags = [
+        np.abs(librosa.stft(w.transpose(0, 2, 1), n_fft=128, hop_length=32, center=True, pad_mode="constant"))
+        for w in (t, p)
+    ]
     pipeline = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=128, hop_length=32, representation="magnitude")])
     for distance, expected in (("l1", np.abs(mags[0] - mags[1])), ("l2", (mags[0] - mags[1]) ** 2)):
         values = losses.SpectrogramLoss(pipeline, distance=distance, reduction=None)(t, p)
@@ -160,7 +210,9 @@ def test_one_value_per_example_with_keras_reduction_and_sample_weight(rng):
         single = [float(loss(t[i : i + 1], p[i : i + 1])) for i in range(2)]
         np.testing.assert_allclose(values, single, rtol=1e-5, err_msg=name)
         np.testing.assert_allclose(float(loss(t, p)), values.mean(), rtol=1e-5, err_msg=name)
-        np.testing.assert_allclose(float(loss(t, p, sample_weight=weights)), np.sum(values * weights) / 2, rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(
+            float(loss(t, p, sample_weight=weights)), np.sum(values * weights) / 2, rtol=1e-5, err_msg=name
+        )
 
 
 def _compiled(fn):
@@ -201,7 +253,11 @@ def test_silence_gives_finite_values_and_gradients(rng):
     everyone = {**_all_losses(), "pit": losses.PermutationInvariant(losses.SISDRLoss())}
     everyone.pop("mr_stft")  # the function of "stft" at other resolutions
     for name, loss in everyone.items():
-        for case, (a, b) in {"silent target": (zeros, p), "silent prediction": (t, zeros), "both": (zeros, zeros)}.items():
+        for case, (a, b) in {
+            "silent target": (zeros, p),
+            "silent prediction": (t, zeros),
+            "both": (zeros, zeros),
+        }.items():
             if name == "pit":
                 a, b = np.stack([a, a[:, ::-1]], 1), np.stack([b, b], 1)
             value, gradient = _value_and_gradient(loss, a, b)
@@ -217,7 +273,9 @@ def test_computes_in_float32_under_mixed_precision(rng):
     for name, loss in _all_losses().items():
         value = loss(t, keras.ops.cast(p, "float16"))
         assert keras.backend.standardize_dtype(value.dtype) == "float32", name
-        np.testing.assert_allclose(float(value), float(loss(t, p.astype("float16").astype("float32"))), rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(
+            float(value), float(loss(t, p.astype("float16").astype("float32"))), rtol=1e-5, err_msg=name
+        )
     inputs = keras.Input((600, 2))
     model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
     assert keras.backend.standardize_dtype(model.output.dtype) == "float16"
@@ -244,13 +302,22 @@ def _every_target(t):
 def test_fit_under_jit_compile(rng):
     t, p = _pair(rng, batch=4)
     model, named = _model_with_every_loss()
-    model.compile(optimizer="adam", loss=named, metrics={name: [metrics.SISDR(), metrics.SNR()] for name in named if name != "pit"}, jit_compile=True)
+    model.compile(
+        optimizer="adam",
+        loss=named,
+        metrics={name: [metrics.SISDR(), metrics.SNR()] for name in named if name != "pit"},
+        jit_compile=True,
+    )
     history = model.fit(p, _every_target(t), epochs=1, batch_size=2, verbose=0).history
     assert len(history) == 1 + len(named) + 2 * (len(named) - 1) and all(np.isfinite(v).all() for v in history.values())
 
 
 def test_permutation_invariant_takes_the_best_ordering(rng):
-    for sources, inner in ((2, losses.SISDRLoss()), (3, losses.STFTLoss(**SMALL)), (3, keras.losses.MeanSquaredError())):
+    for sources, inner in (
+        (2, losses.SISDRLoss()),
+        (3, losses.STFTLoss(**SMALL)),
+        (3, keras.losses.MeanSquaredError()),
+    ):
         t = rng.standard_normal((2, sources, 600, 2)).astype("float32")
         p = (t + 0.2 * rng.standard_normal(t.shape)).astype("float32")
         pit = losses.PermutationInvariant(inner, reduction=None)
@@ -258,7 +325,9 @@ def test_permutation_invariant_takes_the_best_ordering(rng):
         swapped = to_numpy(pit(t, p[:, ::-1]))  # a different ordering per source count: reversed
         np.testing.assert_allclose(swapped, straight, rtol=1e-5)
         flat = lambda y: y.reshape(-1, *y.shape[2:])  # noqa: E731
-        direct = to_numpy(keras.ops.mean(keras.ops.reshape(inner.call(flat(t), flat(p)), (2, sources, -1)), axis=(1, 2)))
+        direct = to_numpy(
+            keras.ops.mean(keras.ops.reshape(inner.call(flat(t), flat(p)), (2, sources, -1)), axis=(1, 2))
+        )
         np.testing.assert_allclose(straight, direct, rtol=1e-5)  # the matching ordering is the best one here
     with pytest.raises(ValueError, match="1 to 6 sources"):
         losses.PermutationInvariant(losses.SISDRLoss())(np.zeros((1, 7, 100, 1)), np.zeros((1, 7, 100, 1)))
@@ -276,7 +345,10 @@ def test_configs_round_trip_and_bad_arguments_are_refused():
         (lambda: losses.STFTLoss(n_mels=40), "sample_rate"),
         (lambda: losses.STFTLoss(eps=0), "eps"),
         (lambda: losses.STFTLoss(n_fft=256, win_length=512), "win_length"),
-        (lambda: losses.MultiResolutionSTFTLoss(fft_sizes=(512, 256), hop_sizes=(128,), win_lengths=(512, 256)), "one entry per resolution"),
+        (
+            lambda: losses.MultiResolutionSTFTLoss(fft_sizes=(512, 256), hop_sizes=(128,), win_lengths=(512, 256)),
+            "one entry per resolution",
+        ),
         (lambda: losses.SpectrogramLoss(ks.STFTSplit(), distance="l3"), "distance"),
         (lambda: losses.PermutationInvariant("mse"), "Loss instance"),
     ):
@@ -297,7 +369,11 @@ print(json.dumps(model.evaluate(x, targets, verbose=0, return_dict=True)))
 def test_a_compiled_model_saves_loads_and_evaluates_with_only_import_keras_spectro(rng, tmp_path):
     t, p = _pair(rng, batch=4)
     model, named = _model_with_every_loss()
-    model.compile(optimizer="adam", loss=named, metrics={name: [metrics.SISDR(), metrics.SNR()] for name in named if name != "pit"})
+    model.compile(
+        optimizer="adam",
+        loss=named,
+        metrics={name: [metrics.SISDR(), metrics.SNR()] for name in named if name != "pit"},
+    )
     targets = _every_target(t)
     model.fit(p, targets, epochs=1, batch_size=2, verbose=0)
     expected = model.evaluate(p, targets, verbose=0, return_dict=True)

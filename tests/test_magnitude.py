@@ -75,7 +75,11 @@ def test_magnitude_stft_inverse_is_griffin_lim_with_the_same_settings(rng):
 # --- GriffinLim ----------------------------------------------------------------
 @pytest.mark.parametrize(
     "settings",
-    [dict(n_fft=512, hop_length=128), dict(n_fft=256, hop_length=64, win_length=200, window="hamming"), dict(n_fft=256, hop_length=64, center=False)],
+    [
+        dict(n_fft=512, hop_length=128),
+        dict(n_fft=256, hop_length=64, win_length=200, window="hamming"),
+        dict(n_fft=256, hop_length=64, center=False),
+    ],
     ids=str,
 )
 def test_griffin_lim_equals_librosa(settings, speech):
@@ -98,7 +102,9 @@ def test_griffin_lim_quality_matches_librosa(speech):
     magnitudes = to_numpy(ks.STFTSplit(n_fft=n_fft, hop_length=hop, representation="magnitude")(wave[None]))
     out = to_numpy(ks.GriffinLim(n_fft=n_fft, hop_length=hop, length=len(wave))(magnitudes))
     for c in range(2):
-        ref = librosa.griffinlim(magnitudes[0, :, :, c], n_iter=32, hop_length=hop, n_fft=n_fft, init=None, length=len(wave))
+        ref = librosa.griffinlim(
+            magnitudes[0, :, :, c], n_iter=32, hop_length=hop, n_fft=n_fft, init=None, length=len(wave)
+        )
         ours = _spectral_convergence(magnitudes[0, :, :, c], out[0, :, c], n_fft, hop)
         theirs = _spectral_convergence(magnitudes[0, :, :, c], ref, n_fft, hop)
         assert ours <= 1.05 * theirs, (ours, theirs)
@@ -115,7 +121,11 @@ def test_griffin_lim_channels_first_random_init_and_negative_magnitudes(speech, 
     # negative magnitudes (a network's output) count as zeros
     noisy = magnitudes - rng.uniform(0, 1, magnitudes.shape).astype("float32") * (magnitudes < 0.01)
     assert noisy.min() < 0
-    np.testing.assert_allclose(to_numpy(ks.GriffinLim(n_fft=256, n_iter=3)(noisy)), to_numpy(ks.GriffinLim(n_fft=256, n_iter=3)(np.maximum(noisy, 0))), atol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(ks.GriffinLim(n_fft=256, n_iter=3)(noisy)),
+        to_numpy(ks.GriffinLim(n_fft=256, n_iter=3)(np.maximum(noisy, 0))),
+        atol=1e-6,
+    )
     # random phases: the same with the same seed, else different; converges as well as zeros
     random = [to_numpy(ks.GriffinLim(n_fft=256, n_iter=3, init="random", seed=s)(magnitudes)) for s in (1, 1, 2)]
     np.testing.assert_array_equal(random[0], random[1])
@@ -128,7 +138,12 @@ def test_gradients_flow_through_every_layer(speech, rng):
     stft = ks.STFTSplit(n_fft=256, representation="magnitude")
     magnitudes = keras.ops.convert_to_tensor(to_numpy(stft(wave)))
     mel = ks.MelScale(sample_rate=16000, n_fft=256, n_mels=16, n_iter=4)
-    cases = [(stft, wave), (ks.GriffinLim(n_fft=256, n_iter=3), magnitudes), (mel, magnitudes), (lambda x: mel.inverse()(mel(x)), magnitudes)]
+    cases = [
+        (stft, wave),
+        (ks.GriffinLim(n_fft=256, n_iter=3), magnitudes),
+        (mel, magnitudes),
+        (lambda x: mel.inverse()(mel(x)), magnitudes),
+    ]
     for fn, x in cases:
         gradient = to_numpy(_gradient(lambda x: keras.ops.sum(fn(x) ** 2), keras.ops.convert_to_tensor(x)))
         assert np.all(np.isfinite(gradient)) and np.abs(gradient).max() > 0
@@ -198,7 +213,9 @@ def test_mel_scale_forward_and_inverse_quality(speech, data_format):
     assert back.shape == magnitudes.shape and back.min() >= 0
     magnitudes, mels, back = move(magnitudes), move(mels), move(back)
     for c in range(2):
-        expected = librosa.feature.melspectrogram(S=magnitudes[0, :, :, c], sr=rate, n_fft=n_fft, n_mels=n_mels, power=1)
+        expected = librosa.feature.melspectrogram(
+            S=magnitudes[0, :, :, c], sr=rate, n_fft=n_fft, n_mels=n_mels, power=1
+        )
         np.testing.assert_allclose(mels[0, :, :, c], expected, atol=1e-5 * expected.max())
         ref = librosa.feature.inverse.mel_to_stft(mels[0, :, :, c], sr=rate, n_fft=n_fft, power=1)
         reference_error = np.linalg.norm(ref - magnitudes[0, :, :, c]) / np.linalg.norm(magnitudes[0, :, :, c])
@@ -220,7 +237,12 @@ def test_mel_scale_bad_settings_and_shapes():
 
 
 # --- MagnitudeCompression ------------------------------------------------------
-CASES = [(mode, representation) for mode in ("power", "log") for representation in ("real_imag", "mag_phase", "magnitude") if (mode, representation) != ("log", "real_imag")]
+CASES = [
+    (mode, representation)
+    for mode in ("power", "log")
+    for representation in ("real_imag", "mag_phase", "magnitude")
+    if (mode, representation) != ("log", "real_imag")
+]
 
 
 def _images(rng, representation, data_format):
@@ -246,12 +268,18 @@ def test_compression_values(rng):
     magnitude, new = np.hypot(images[..., 0::2], images[..., 1::2]), np.hypot(out[..., 0::2], out[..., 1::2])
     np.testing.assert_allclose(new, np.sqrt(magnitude), rtol=1e-5, atol=1e-6)
     phase_kept = magnitude > 1e-3
-    np.testing.assert_allclose(np.arctan2(out[..., 1::2], out[..., 0::2])[phase_kept], np.arctan2(images[..., 1::2], images[..., 0::2])[phase_kept], atol=1e-4)
+    np.testing.assert_allclose(
+        np.arctan2(out[..., 1::2], out[..., 0::2])[phase_kept],
+        np.arctan2(images[..., 1::2], images[..., 0::2])[phase_kept],
+        atol=1e-4,
+    )
     mag_phase = to_numpy(_images(rng, "mag_phase", "channels_last"))
     logged = to_numpy(ks.MagnitudeCompression("log", epsilon=1e-3, representation="mag_phase")(mag_phase))
     np.testing.assert_allclose(logged[..., 0::2], np.log(mag_phase[..., 0::2] + 1e-3), rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(logged[..., 1::2], mag_phase[..., 1::2])
-    signed = to_numpy(ks.MagnitudeCompression(exponent=0.5, representation="magnitude")(np.array([[[[-4.0, 0.0, 9.0]]]], "float32")))
+    signed = to_numpy(
+        ks.MagnitudeCompression(exponent=0.5, representation="magnitude")(np.array([[[[-4.0, 0.0, 9.0]]]], "float32"))
+    )
     np.testing.assert_allclose(signed, [[[[-2.0, 0.0, 3.0]]]])
 
 
@@ -310,7 +338,9 @@ def test_nan_and_inf_pass_through_every_layer(bad, rng):
 def _log_mel_pipeline(rate=16000, n_fft=256, n_iter=4, data_format="channels_last"):
     return ks.SpectrogramPipeline(
         [
-            ks.STFTSplit(n_fft=n_fft, representation="magnitude", griffin_lim={"n_iter": n_iter}, data_format=data_format),
+            ks.STFTSplit(
+                n_fft=n_fft, representation="magnitude", griffin_lim={"n_iter": n_iter}, data_format=data_format
+            ),
             ks.MelScale(sample_rate=rate, n_fft=n_fft, n_mels=32, n_iter=8, data_format=data_format),
             ks.MagnitudeCompression("log", representation="magnitude", data_format=data_format),
             ks.SpectrogramScaler("standard", data_format=data_format),
@@ -383,7 +413,9 @@ def test_runs_under_jit_compile(speech, rng):
     wave, _ = speech
     magnitudes = to_numpy(ks.STFTSplit(n_fft=256, representation="magnitude")(wave[None, :6000]))
     griffin_lim = ks.GriffinLim(n_fft=256, n_iter=8, length=6000)
-    assert_exact(_model(griffin_lim, magnitudes.shape[1:]).predict(magnitudes, verbose=0), to_numpy(griffin_lim(magnitudes)))
+    assert_exact(
+        _model(griffin_lim, magnitudes.shape[1:]).predict(magnitudes, verbose=0), to_numpy(griffin_lim(magnitudes))
+    )
     domain = ks.SpectrogramDomain(_log_mel_pipeline())
     domain.adapt(rng.uniform(-1, 1, (4, 2000, 2)).astype("float32"))
     model = keras.Sequential([keras.Input((None, 2)), domain])
@@ -423,7 +455,11 @@ def test_half_precision_policy_computes_in_float32(rng):
     keras.config.set_dtype_policy("mixed_float16")
     waves = rng.uniform(-1, 1, (1, 2000, 1)).astype("float32")
     stft = ks.STFTSplit(n_fft=256, representation="magnitude", griffin_lim={"n_iter": 2})
-    layers = [stft, ks.MelScale(sample_rate=16000, n_fft=256, n_mels=20), ks.MagnitudeCompression("log", representation="magnitude")]
+    layers = [
+        stft,
+        ks.MelScale(sample_rate=16000, n_fft=256, n_mels=20),
+        ks.MagnitudeCompression("log", representation="magnitude"),
+    ]
     x = waves
     for layer in layers:
         x = layer(x)
@@ -441,8 +477,13 @@ def test_the_mel_roundtrip_example_writes_audio_and_a_picture(tmp_path):
     import sys
 
     script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mel_roundtrip.py"
-    run = subprocess.run([sys.executable, str(script), "-o", str(tmp_path), "--quick"], capture_output=True, text=True,
-                         timeout=600, env={**os.environ, "MPLBACKEND": "Agg"})
+    run = subprocess.run(
+        [sys.executable, str(script), "-o", str(tmp_path), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     convergence = float(run.stdout.split("spectral convergence ")[1].split()[0])
     assert 0 < convergence < 0.5  # measured 0.17 with 64 iterations on 4 s, higher with --quick's 8 on 1 s

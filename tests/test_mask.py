@@ -17,7 +17,9 @@ def _numpy_mask(images, masks, kind, representation, sources):
         for k in range(channels):
             a, b = images[..., 2 * k], images[..., 2 * k + 1]
             if kind == "complex":
-                z = (a + 1j * b) * (masks[..., s * 2 * channels + 2 * k] + 1j * masks[..., s * 2 * channels + 2 * k + 1])
+                z = (a + 1j * b) * (
+                    masks[..., s * 2 * channels + 2 * k] + 1j * masks[..., s * 2 * channels + 2 * k + 1]
+                )
                 out += [z.real, z.imag]
             elif representation == "mag_phase":
                 out += [a * masks[..., s * channels + k], b]
@@ -26,7 +28,13 @@ def _numpy_mask(images, masks, kind, representation, sources):
     return np.stack(out, -1)
 
 
-CASES = [("magnitude", "mag_phase", 1), ("magnitude", "mag_phase", 3), ("magnitude", "real_imag", 2), ("complex", "real_imag", 1), ("complex", "real_imag", 2)]
+CASES = [
+    ("magnitude", "mag_phase", 1),
+    ("magnitude", "mag_phase", 3),
+    ("magnitude", "real_imag", 2),
+    ("complex", "real_imag", 1),
+    ("complex", "real_imag", 2),
+]
 
 
 @pytest.mark.parametrize("kind,representation,sources", CASES)
@@ -58,10 +66,19 @@ def test_any_frame_count_batch_zero_shapes_and_saving(rng, tmp_path):
     for frames in (3, 11):
         images = rng.standard_normal((2, 9, frames, 4)).astype("float32")
         assert model.predict(images, verbose=0).shape == (2, 9, frames, 8)
-    assert to_numpy(ks.ApplyMask()([np.zeros((0, 9, 3, 4), "float32"), np.zeros((0, 9, 3, 2), "float32")])).shape == (0, 9, 3, 4)
+    assert to_numpy(ks.ApplyMask()([np.zeros((0, 9, 3, 4), "float32"), np.zeros((0, 9, 3, 2), "float32")])).shape == (
+        0,
+        9,
+        3,
+        4,
+    )
     images = rng.standard_normal((2, 9, 7, 4)).astype("float32")
     model.save(tmp_path / "m.keras")
-    np.testing.assert_allclose(keras.models.load_model(tmp_path / "m.keras").predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        keras.models.load_model(tmp_path / "m.keras").predict(images, verbose=0),
+        model.predict(images, verbose=0),
+        atol=1e-6,
+    )
     layer = ks.ApplyMask("complex", "real_imag", sources=3, data_format="channels_first")
     assert ks.ApplyMask.from_config(layer.get_config()).get_config() == layer.get_config()
 

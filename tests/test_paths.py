@@ -43,7 +43,9 @@ def stft_images(frames, representation="real_imag"):
 
 
 def domain():
-    pipeline = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler("standard", axis="channels")])
+    pipeline = ks.SpectrogramPipeline(
+        [ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler("standard", axis="channels")]
+    )
     conv = keras.layers.Conv2D(4, 3, padding="same", kernel_initializer=keras.initializers.GlorotUniform(seed=1))
     network = keras.Sequential([keras.Input((BINS, None, 4)), conv])
     return adapted(ks.SpectrogramDomain(pipeline, network), waves(500))
@@ -53,27 +55,52 @@ def domain():
 EXAMPLES = {
     "AudioPadding": (lambda: ks.AudioPadding(300), waves, (None, 2), False),
     "ChannelIndexer": (lambda: ks.ChannelIndexer([2, 3, 0, 1]), images, (BINS, None, 4), True),
-    "GriffinLim": (lambda: ks.GriffinLim(n_fft=N_FFT, hop_length=HOP, n_iter=2), lambda f: images(f, 2) ** 2, (BINS, None, 2), False),
+    "GriffinLim": (
+        lambda: ks.GriffinLim(n_fft=N_FFT, hop_length=HOP, n_iter=2),
+        lambda f: images(f, 2) ** 2,
+        (BINS, None, 2),
+        False,
+    ),
     "Inverse": (lambda: adapted(ks.SpectrogramScaler(), images(6)).inverse(), images, (BINS, None, 4), True),
     "InverseSTFTSplit": (lambda: ks.InverseSTFTSplit(n_fft=N_FFT, hop_length=HOP), stft_images, (BINS, None, 4), True),
     "MagnitudeCompression": (lambda: ks.MagnitudeCompression("power"), images, (BINS, None, 4), True),
     "MagnitudePhaseScaling": (lambda: ks.MagnitudePhaseScaling(magnitude_scale=3.0), images, (BINS, None, 4), True),
-    "MelScale": (lambda: ks.MelScale(16000, N_FFT, n_mels=8, n_iter=2), lambda f: np.abs(images(f, 2)), (BINS, None, 2), False),
-    "STFTSplit": (lambda: ks.STFTSplit(n_fft=N_FFT, hop_length=HOP, representation="mag_phase"), waves, (None, 2), True),
-    "SpectrogramDomain": (domain, waves, (None, 2), False),
-    "SpectrogramPipeline": (
-        lambda: adapted(ks.SpectrogramPipeline([ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler("minmax")]), waves(400)),
+    "MelScale": (
+        lambda: ks.MelScale(16000, N_FFT, n_mels=8, n_iter=2),
+        lambda f: np.abs(images(f, 2)),
+        (BINS, None, 2),
+        False,
+    ),
+    "STFTSplit": (
+        lambda: ks.STFTSplit(n_fft=N_FFT, hop_length=HOP, representation="mag_phase"),
         waves,
         (None, 2),
         True,
     ),
-    "SpectrogramScaler": (lambda: adapted(ks.SpectrogramScaler("standard", axis="channels"), images(6)), images, (BINS, None, 4), True),
+    "SpectrogramDomain": (domain, waves, (None, 2), False),
+    "SpectrogramPipeline": (
+        lambda: adapted(
+            ks.SpectrogramPipeline([ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler("minmax")]),
+            waves(400),
+        ),
+        waves,
+        (None, 2),
+        True,
+    ),
+    "SpectrogramScaler": (
+        lambda: adapted(ks.SpectrogramScaler("standard", axis="channels"), images(6)),
+        images,
+        (BINS, None, 4),
+        True,
+    ),
 }
 ABSTRACT = {"InvertibleLayer"}
 LAYERS = sorted(
     name
     for name in ks.layers.__all__
-    if isinstance(getattr(ks.layers, name), type) and issubclass(getattr(ks.layers, name), keras.layers.Layer) and name not in ABSTRACT
+    if isinstance(getattr(ks.layers, name), type)
+    and issubclass(getattr(ks.layers, name), keras.layers.Layer)
+    and name not in ABSTRACT
 )
 # lengths of the variable axis: samples for waveform inputs, frames for images
 LENGTHS = {(None, 2): (333, 417), (BINS, None, 4): (7, 9), (BINS, None, 2): (7, 9)}
@@ -81,7 +108,9 @@ LENGTHS = {(None, 2): (333, 417), (BINS, None, 4): (7, 9), (BINS, None, 2): (7, 
 
 def example(name):
     if name not in EXAMPLES:
-        pytest.fail(f"{name} is in keras_spectro.layers.__all__ but has no entry in tests/test_paths.py EXAMPLES: add one.")
+        pytest.fail(
+            f"{name} is in keras_spectro.layers.__all__ but has no entry in tests/test_paths.py EXAMPLES: add one."
+        )
     make, inputs, shape, exact = EXAMPLES[name]
     first, second = LENGTHS[shape]
     return make, inputs(first), inputs(second), shape, exact
@@ -141,7 +170,9 @@ def test_layer_contract(name):
     bad = x.copy()
     bad[0, 0, 0] = np.nan
     out = to_numpy(make()(bad))
-    assert np.isnan(out[0]).any() and np.isfinite(out[1:]).all(), f"{name}: NaN must come out where it went in, and only there"
+    assert np.isnan(out[0]).any() and np.isfinite(out[1:]).all(), (
+        f"{name}: NaN must come out where it went in, and only there"
+    )
     if exact:
         back = to_numpy(layer.inverse()(y))
         np.testing.assert_allclose(back, x, atol=1e-5 * np.abs(x).max(), err_msg=f"{name}: inverse")
@@ -166,7 +197,9 @@ def tf_data(model, x):
 UNADAPTED_PATHS = {
     "eager": lambda x: unadapted_model()(x),
     "predict": lambda x: unadapted_model().predict(x, verbose=0),
-    "jit_compile": lambda x: unadapted_model().predict(x, verbose=0) if BACKEND == "torch" else _jit(unadapted_model()).predict(x, verbose=0),
+    "jit_compile": lambda x: (
+        unadapted_model().predict(x, verbose=0) if BACKEND == "torch" else _jit(unadapted_model()).predict(x, verbose=0)
+    ),
     "tf.data": lambda x: tf_data(unadapted_model(), x),
     "clone_model without set_weights": lambda x: keras.models.clone_model(adapted_model()).predict(x, verbose=0),
     "saved before adapt": lambda x: _reloaded(unadapted_model()).predict(x, verbose=0),
@@ -204,7 +237,9 @@ def test_a_signal_too_short_to_frame_is_refused_also_at_a_run_time_length():
     model.predict(np.ones((1, 1200, 1), "float32"), verbose=0)  # TensorFlow retraces with a None length
     with pytest.raises(Exception, match="larger than the signal|shorter than 256"):
         model.predict(short, verbose=0)
-    lengths = tf.data.Dataset.from_generator(lambda: (np.ones((n, 1), "float32") for n in (1000, 100)), output_signature=tf.TensorSpec((None, 1)))
+    lengths = tf.data.Dataset.from_generator(
+        lambda: (np.ones((n, 1), "float32") for n in (1000, 100)), output_signature=tf.TensorSpec((None, 1))
+    )
     mapped = lengths.batch(1).map(short_model().layers[0])  # a length known only at run time, on every backend
     with pytest.raises(Exception, match="shorter than 256"):
         list(mapped)
@@ -212,9 +247,15 @@ def test_a_signal_too_short_to_frame_is_refused_also_at_a_run_time_length():
 
 def frame_changing_model():
     network = keras.Sequential(
-        [keras.Input((129, None, 2)), keras.layers.Conv2D(2, 3, strides=(1, 2), padding="same"), keras.layers.Conv2DTranspose(2, 3, strides=(1, 2), padding="same")]
+        [
+            keras.Input((129, None, 2)),
+            keras.layers.Conv2D(2, 3, strides=(1, 2), padding="same"),
+            keras.layers.Conv2DTranspose(2, 3, strides=(1, 2), padding="same"),
+        ]
     )
-    return keras.Sequential([keras.Input((None, 1)), ks.SpectrogramDomain([ks.STFTSplit(n_fft=256, hop_length=64)], network)])
+    return keras.Sequential(
+        [keras.Input((None, 1)), ks.SpectrogramDomain([ks.STFTSplit(n_fft=256, hop_length=64)], network)]
+    )
 
 
 def test_a_network_that_changes_the_frame_count_is_refused_on_every_path():
@@ -236,7 +277,12 @@ def test_adapt_learns_from_x_of_x_y_pairs_and_takes_backend_tensors():
         return to_numpy(adapted(ks.SpectrogramScaler("standard"), data).variance)
 
     expected = variance(x)
-    for data in ((x, 10 * x), keras.ops.convert_to_tensor(x), (keras.ops.convert_to_tensor(x), 10 * x), tf.data.Dataset.from_tensor_slices((x, 10 * x)).batch(4)):
+    for data in (
+        (x, 10 * x),
+        keras.ops.convert_to_tensor(x),
+        (keras.ops.convert_to_tensor(x), 10 * x),
+        tf.data.Dataset.from_tensor_slices((x, 10 * x)).batch(4),
+    ):
         np.testing.assert_allclose(variance(data), expected, rtol=1e-6)
 
 
@@ -278,7 +324,9 @@ def test_dc_and_nyquist_are_real_and_phases_lie_in_the_half_open_interval(dft, n
     assert np.all(real_imag[:, edges, :, 1::2] == 0)
     phases = to_numpy(ks.STFTSplit(n_fft=n_fft, hop_length=16, dft=dft, representation="mag_phase")(x))[..., 1::2]
     assert phases.min() > -np.pi and phases.max() <= np.float32(np.pi)
-    other = to_numpy(ks.STFTSplit(n_fft=n_fft, hop_length=16, dft="matmul" if dft == "fft" else "fft", representation="mag_phase")(x))[..., 1::2]
+    other = to_numpy(
+        ks.STFTSplit(n_fft=n_fft, hop_length=16, dft="matmul" if dft == "fft" else "fft", representation="mag_phase")(x)
+    )[..., 1::2]
     assert np.all(np.isin(phases[:, edges], [0, np.float32(np.pi)]))
     np.testing.assert_array_equal(phases[:, edges], other[:, edges])
 

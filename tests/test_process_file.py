@@ -41,7 +41,9 @@ def whole_file(model, path):
 def recording(tmp_path, rng):
     def make(samples, channels, name="source.wav", subtype="FLOAT"):
         t = np.arange(samples)[:, None] / RATE
-        wave = 0.2 * np.sin(2 * np.pi * np.array([440.0, 1234.5])[:channels] * t) + 0.05 * rng.standard_normal((samples, channels))
+        wave = 0.2 * np.sin(2 * np.pi * np.array([440.0, 1234.5])[:channels] * t) + 0.05 * rng.standard_normal(
+            (samples, channels)
+        )
         soundfile.write(tmp_path / name, wave, RATE, subtype=subtype)
         return tmp_path / name
 
@@ -61,7 +63,9 @@ def recording(tmp_path, rng):
 def test_chunks_equal_the_whole_file(tmp_path, recording, samples, channels, chunk_seconds, gain, hop_length):
     source = recording(samples, channels)
     model = make_model(channels, gain, hop_length)
-    target = process_file(model, source, tmp_path / "out.wav", chunk_seconds=chunk_seconds, overlap_seconds=0.1, verbose=0)
+    target = process_file(
+        model, source, tmp_path / "out.wav", chunk_seconds=chunk_seconds, overlap_seconds=0.1, verbose=0
+    )
     result, rate = soundfile.read(target, dtype="float32", always_2d=True)
     assert rate == RATE and soundfile.info(target).subtype == "FLOAT"
     expected = whole_file(model, source)
@@ -79,7 +83,9 @@ def test_flac_target_is_24_bit_for_a_float_source(tmp_path, recording):
     assert (info.format, info.subtype, info.frames, info.channels) == ("FLAC", "PCM_24", 30000, 2)
     result = soundfile.read(tmp_path / "out.flac", dtype="float32")[0]
     np.testing.assert_allclose(result, whole_file(model, source), atol=2**-23 + 1e-6)  # 24-bit steps
-    process_file(model, source, tmp_path / "out16.flac", chunk_seconds=0.4, overlap_seconds=0.1, subtype="PCM_16", verbose=0)
+    process_file(
+        model, source, tmp_path / "out16.flac", chunk_seconds=0.4, overlap_seconds=0.1, subtype="PCM_16", verbose=0
+    )
     assert soundfile.info(tmp_path / "out16.flac").subtype == "PCM_16"
 
 
@@ -97,8 +103,12 @@ def test_real_recording_keeps_its_subtype_and_shows_progress(tmp_path, capsys):
 def test_model_from_a_keras_file_quietly(tmp_path, recording, capsys):
     source = recording(20000, 2)
     make_model(2, gain=False).save(tmp_path / "identity.keras")
-    process_file(tmp_path / "identity.keras", source, tmp_path / "out.wav", chunk_seconds=0.5, overlap_seconds=0.1, verbose=0)
-    assert_exact(soundfile.read(tmp_path / "out.wav", dtype="float32")[0], soundfile.read(source, dtype="float32")[0], 1e-4)
+    process_file(
+        tmp_path / "identity.keras", source, tmp_path / "out.wav", chunk_seconds=0.5, overlap_seconds=0.1, verbose=0
+    )
+    assert_exact(
+        soundfile.read(tmp_path / "out.wav", dtype="float32")[0], soundfile.read(source, dtype="float32")[0], 1e-4
+    )
     process_file(tmp_path / "identity.keras", source, tmp_path / "one.wav", chunk_seconds=2.0, overlap_seconds=0.1)
     assert capsys.readouterr().out == ""  # verbose=0, or a single chunk
 
@@ -190,7 +200,9 @@ def test_the_demo_network_runs_over_files_of_any_length(tmp_path, recording):
     """
     from keras_spectro.demo import denoiser
 
-    model = keras.Sequential([keras.Input((None, 2)), ks.SpectrogramDomain([ks.STFTSplit(n_fft=256, hop_length=64)], denoiser(129, 4))])
+    model = keras.Sequential(
+        [keras.Input((None, 2)), ks.SpectrogramDomain([ks.STFTSplit(n_fft=256, hop_length=64)], denoiser(129, 4))]
+    )
     for samples in (37001, 30500, 20001):
         source = recording(samples, 2, name=f"in{samples}.wav")
         process_file(model, source, tmp_path / f"out{samples}.wav", chunk_seconds=1.0, overlap_seconds=0.1, verbose=0)
@@ -212,7 +224,9 @@ def test_nan_or_inf_output_is_an_error_and_leaves_nothing(tmp_path, recording, t
     for gain in (float("nan"), float("inf")):
         model = keras.Sequential([keras.Input((None, 1)), Gain(gain)])
         with pytest.raises(ValueError, match="output holds 20000 NaN or inf samples; nothing was written"):
-            process_file(model, source, tmp_path / target, subtype="FLOAT" if target == "float.wav" else None, verbose=0)
+            process_file(
+                model, source, tmp_path / target, subtype="FLOAT" if target == "float.wav" else None, verbose=0
+            )
         _leaves_only(tmp_path, "source.wav")
 
 
@@ -223,12 +237,21 @@ def test_output_beyond_one_is_refused_or_clipped_as_asked(tmp_path, recording):
     peak = 4 * np.abs(wave).max()
     at = np.abs(wave).argmax() / RATE
     for target in ("out.wav", "out.flac"):  # one chunk: the peak of the file, and where
-        with pytest.raises(ValueError, match=rf"output reaches {peak:.4g} at {at:.3f} s, beyond the \[-1, 1\] that PCM_(16|24) holds.*clip=True"):
+        with pytest.raises(
+            ValueError,
+            match=rf"output reaches {peak:.4g} at {at:.3f} s, beyond the \[-1, 1\] that PCM_(16|24) holds.*clip=True",
+        ):
             process_file(model, source, tmp_path / target, verbose=0)
         _leaves_only(tmp_path, "source.wav")
-    with pytest.warns(UserWarning, match=rf"{np.count_nonzero(np.abs(4 * wave) > 1)} samples outside \[-1, 1\] were clipped"):
-        process_file(model, source, tmp_path / "clipped.flac", chunk_seconds=0.4, overlap_seconds=0, verbose=0, clip=True)
-    np.testing.assert_allclose(soundfile.read(tmp_path / "clipped.flac", dtype="float32")[0], np.clip(4 * wave, -1, 1), atol=1e-4)
+    with pytest.warns(
+        UserWarning, match=rf"{np.count_nonzero(np.abs(4 * wave) > 1)} samples outside \[-1, 1\] were clipped"
+    ):
+        process_file(
+            model, source, tmp_path / "clipped.flac", chunk_seconds=0.4, overlap_seconds=0, verbose=0, clip=True
+        )
+    np.testing.assert_allclose(
+        soundfile.read(tmp_path / "clipped.flac", dtype="float32")[0], np.clip(4 * wave, -1, 1), atol=1e-4
+    )
     process_file(model, source, tmp_path / "float.wav", subtype="FLOAT", verbose=0)  # FLOAT keeps the values
     np.testing.assert_allclose(soundfile.read(tmp_path / "float.wav", dtype="float32")[0], 4 * wave, rtol=1e-6)
 
@@ -251,7 +274,10 @@ def test_a_compressed_source_gives_a_pcm_24_target(tmp_path, recording, fmt, sub
     calls, predict = [], model.predict_on_batch
     model.predict_on_batch = lambda x: calls.append(1) or predict(x)
     process_file(model, source, tmp_path / "out.wav", chunk_seconds=0.4, overlap_seconds=0.1, verbose=0)
-    assert soundfile.info(tmp_path / "out.wav").subtype == "PCM_24" and soundfile.info(tmp_path / "out.wav").frames == 20000
+    assert (
+        soundfile.info(tmp_path / "out.wav").subtype == "PCM_24"
+        and soundfile.info(tmp_path / "out.wav").frames == 20000
+    )
     calls.clear()
     with pytest.raises(ValueError, match=r"out2.wav: WAV files cannot hold subtype 'MPEG_LAYER_III'") as error:
         process_file(model, source, tmp_path / "out2.wav", subtype="MPEG_LAYER_III", verbose=0)
@@ -273,7 +299,15 @@ def test_a_model_that_knows_its_rate_refuses_or_resamples_the_recording(tmp_path
     with pytest.raises(ValueError, match="sample rate 22050 Hz, but the model was made for 16000 Hz.*resample=True"):
         process_file(model, tmp_path / "source.wav", tmp_path / "out.wav", verbose=0)
     _leaves_only(tmp_path, "source.wav")
-    process_file(model, tmp_path / "source.wav", tmp_path / "out.wav", chunk_seconds=0.5, overlap_seconds=0.1, verbose=0, resample=True)
+    process_file(
+        model,
+        tmp_path / "source.wav",
+        tmp_path / "out.wav",
+        chunk_seconds=0.5,
+        overlap_seconds=0.1,
+        verbose=0,
+        resample=True,
+    )
     result, out_rate = soundfile.read(tmp_path / "out.wav", dtype="float32", always_2d=True)
     assert out_rate == rate and result.shape == wave.shape and soundfile.info(tmp_path / "out.wav").subtype == "FLOAT"
     assert_exact(result, wave, 1e-5)  # measured: 1.1e-6 of the peak (two soxr "HQ" conversions, tones below 8 kHz)
@@ -282,13 +316,22 @@ def test_a_model_that_knows_its_rate_refuses_or_resamples_the_recording(tmp_path
     assert_exact(result, soundfile.read(tmp_path / "one.wav", dtype="float32")[0], 1e-5)
     # a model whose rate is unknown runs as before, and one at the file's rate needs no resampling
     for sample_rate in (None, rate):
-        process_file(identity(2, sample_rate), tmp_path / "source.wav", tmp_path / "same.wav", chunk_seconds=0.5, overlap_seconds=0.1, verbose=0)
+        process_file(
+            identity(2, sample_rate),
+            tmp_path / "source.wav",
+            tmp_path / "same.wav",
+            chunk_seconds=0.5,
+            overlap_seconds=0.1,
+            verbose=0,
+        )
         assert_exact(soundfile.read(tmp_path / "same.wav", dtype="float32")[0], wave, 1e-5)
 
 
 def test_a_model_holding_audio_padding_is_refused(tmp_path, recording):
     source = recording(20000, 1)
-    model = keras.Sequential([keras.Input((None, 1)), ks.SpectrogramDomain([ks.AudioPadding(8000), ks.STFTSplit(n_fft=256)])])
+    model = keras.Sequential(
+        [keras.Input((None, 1)), ks.SpectrogramDomain([ks.AudioPadding(8000), ks.STFTSplit(n_fft=256)])]
+    )
     with pytest.raises(ValueError, match=r"AudioPadding\(length=8000\).*cannot run it piece by piece"):
         process_file(model, source, tmp_path / "out.wav", verbose=0)
     _leaves_only(tmp_path, "source.wav")
@@ -302,4 +345,8 @@ def test_a_channels_first_model_runs_over_the_file(tmp_path, recording):
     wave = soundfile.read(source, dtype="float32")[0]
     assert_exact(soundfile.read(tmp_path / "out.wav", dtype="float32")[0], wave, 1e-4)
     with pytest.raises(ValueError, match=r"source.wav has 2 channel\(s\), but the model takes 1"):
-        process_file(keras.Sequential([keras.Input((1, None)), domain.__class__.from_config(domain.get_config())]), source, tmp_path / "x.wav")
+        process_file(
+            keras.Sequential([keras.Input((1, None)), domain.__class__.from_config(domain.get_config())]),
+            source,
+            tmp_path / "x.wav",
+        )

@@ -53,8 +53,11 @@ def _justified(error, options, samples):
         n_fft, hop = options["n_fft"], options["hop_length"]
         padded = samples + 2 * (n_fft // 2) if options["center"] else max(samples, n_fft)
         frames = 1 + (padded - n_fft) // hop
+
         def window_sum(count):
-            return librosa.filters.window_sumsquare(window=window, n_frames=count, hop_length=hop, win_length=options["win_length"], n_fft=n_fft)
+            return librosa.filters.window_sumsquare(
+                window=window, n_frames=count, hop_length=hop, win_length=options["win_length"], n_fft=n_fft
+            )
 
         peak = np.max(librosa.filters.get_window(window, options["win_length"]) ** 2)
         start, stop = _exact_range(options, samples)
@@ -106,7 +109,10 @@ def test_pipeline_inverse_for_any_channel_count(channels, batch, mode, seed):
 
 
 def test_hop_one_sample_and_single_sample_signals():
-    assert_exact(STFTSplit(n_fft=8, hop_length=1).inverse()(STFTSplit(n_fft=8, hop_length=1)(np.ones((1, 5, 1), "float32"))), np.ones((1, 5, 1)))
+    assert_exact(
+        STFTSplit(n_fft=8, hop_length=1).inverse()(STFTSplit(n_fft=8, hop_length=1)(np.ones((1, 5, 1), "float32"))),
+        np.ones((1, 5, 1)),
+    )
     wave = np.full((2, 1, 3), 0.5, "float32")
     stft = STFTSplit(n_fft=16)
     assert_exact(stft.inverse()(stft(wave)), wave)

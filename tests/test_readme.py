@@ -11,12 +11,17 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def _example(section="## Example"):
     text = (ROOT / "README.md").read_text()
     start = text.index("```python\n", text.index(section)) + len("```python\n")
-    return text[start:text.index("\n```", start)]
+    return text[start : text.index("\n```", start)]
 
 
 def test_the_functional_example_runs_as_pasted():
-    run = subprocess.run([sys.executable, "-c", _example("## Functions")], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    run = subprocess.run(
+        [sys.executable, "-c", _example("## Functions")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.strip().splitlines()[-1] == "True"
 
@@ -24,8 +29,14 @@ def test_the_functional_example_runs_as_pasted():
 def test_the_readme_example_runs_as_pasted(tmp_path):
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "data").symlink_to(ROOT / "tests" / "data")  # as in a clone's root
-    run = subprocess.run([sys.executable, "-c", _example()], cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    run = subprocess.run(
+        [sys.executable, "-c", _example()],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.strip().splitlines()[-1] == "(1, 187009, 2)"  # the whole recording, as the comment says
     assert "Warning" not in run.stderr, run.stderr[-3000:]

@@ -46,11 +46,22 @@ def test_every_layer_saves_and_loads_on_every_backend(tmp_path, rng):
         out = tmp_path / f"{backend}.npy"
         env = {**os.environ, "KERAS_BACKEND": backend}
         run = subprocess.run(
-            [sys.executable, str(pathlib.Path(__file__).parent / "saving_worker.py"), str(tmp_path / "m.keras"), str(tmp_path / "x.npy"), str(out)],
-            env=env, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                str(pathlib.Path(__file__).parent / "saving_worker.py"),
+                str(tmp_path / "m.keras"),
+                str(tmp_path / "x.npy"),
+                str(out),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert run.returncode == 0, f"saved under {BACKEND}, loading under {backend} failed:\n{run.stderr[-3000:]}"
-        np.testing.assert_allclose(np.load(out), expected, atol=1e-5, err_msg=f"saved under {BACKEND}, loaded under {backend}")
+        np.testing.assert_allclose(
+            np.load(out), expected, atol=1e-5, err_msg=f"saved under {BACKEND}, loaded under {backend}"
+        )
 
 
 def test_inverse_keeps_adapted_state_after_loading(tmp_path, rng):

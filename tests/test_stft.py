@@ -67,14 +67,20 @@ def test_inverse_is_exact(settings, representation, data_format, samples, rng):
     else:  # exact between the first and the last frame centre, finite elsewhere
         first, last = stft.n_fft // 2, (stft.frames_for(samples) - 1) * stft.hop_length + stft.n_fft // 2
         assert np.all(np.isfinite(back))
-        assert_exact(_channels_last(back, data_format)[:, first : last + 1], _channels_last(waves, data_format)[:, first : last + 1])
+        assert_exact(
+            _channels_last(back, data_format)[:, first : last + 1],
+            _channels_last(waves, data_format)[:, first : last + 1],
+        )
 
 
 @pytest.mark.parametrize("settings", SETTINGS, ids=str)
 @pytest.mark.parametrize("representation", ["real_imag", "mag_phase"])
 def test_matmul_dft_equals_the_fft(settings, representation, rng):
     waves = rng.uniform(-1, 1, (2, 2049, 2)).astype("float32")
-    fft, matmul = STFTSplit(**settings, representation=representation), STFTSplit(**settings, representation=representation, dft="matmul")
+    fft, matmul = (
+        STFTSplit(**settings, representation=representation),
+        STFTSplit(**settings, representation=representation, dft="matmul"),
+    )
     images, images_matmul = to_numpy(fft(waves)), to_numpy(matmul(waves))
     if representation == "mag_phase":  # phases of near-zero bins are noise: compare the complex values
         images, images_matmul = (x[..., 0::2] * np.exp(1j * x[..., 1::2]) for x in (images, images_matmul))
@@ -256,7 +262,9 @@ def test_half_precision_policy_computes_in_float32(rng):
     assert keras.backend.standardize_dtype(images.dtype) == "float16"
     reference = to_numpy(STFTSplit(n_fft=256, dtype="float32")(waves))
     # float16 output of a float32 computation: one float16 rounding, not an accumulation of them
-    np.testing.assert_allclose(to_numpy(images).astype("float32"), reference, rtol=1e-3, atol=1e-3 * np.abs(reference).max())
+    np.testing.assert_allclose(
+        to_numpy(images).astype("float32"), reference, rtol=1e-3, atol=1e-3 * np.abs(reference).max()
+    )
 
 
 def test_inside_tf_data_map(rng):

@@ -43,7 +43,9 @@ def _model(representation="real_imag", network=True, channels=2, data_format="ch
     domain = ks.SpectrogramDomain(pipeline, net, data_format=data_format)
     waves = RNG.standard_normal((2, 400, channels)).astype("float32")
     domain.adapt(waves if data_format == "channels_last" else waves.transpose(0, 2, 1))
-    return keras.Sequential([keras.Input((None, channels) if data_format == "channels_last" else (channels, None)), domain])
+    return keras.Sequential(
+        [keras.Input((None, channels) if data_format == "channels_last" else (channels, None)), domain]
+    )
 
 
 def _whole(model, signal, data_format="channels_last"):
@@ -89,7 +91,9 @@ def test_mono_channels_first_and_short_signals():
     model = _model("mag_phase", network=False, channels=1, data_format="channels_first")
     streamer = Streamer(model)
     for length in (1, 300):
-        assert_exact(_stream(streamer, SIGNAL[:length, :1], [5] * 100), _whole(model, SIGNAL[:length, :1], "channels_first"))
+        assert_exact(
+            _stream(streamer, SIGNAL[:length, :1], [5] * 100), _whole(model, SIGNAL[:length, :1], "channels_first")
+        )
 
 
 def test_reset_and_empty(models, streamers):
@@ -125,7 +129,10 @@ def test_step_model_equals_the_streamer(streamers):
     assert_exact(out[warm:], live[warm : len(out)])
     no_net = streamers["real_imag", False]
     assert no_net.step_warmup == 0
-    assert_exact(no_net.run_step_model(no_net.step_model(HOP), SIGNAL, HOP), no_net.process(SIGNAL)[: SAMPLES // HOP * HOP - no_net.latency])
+    assert_exact(
+        no_net.run_step_model(no_net.step_model(HOP), SIGNAL, HOP),
+        no_net.process(SIGNAL)[: SAMPLES // HOP * HOP - no_net.latency],
+    )
     with pytest.raises(ValueError, match="multiple of the hop"):
         streamer.step_model(HOP + 1)
 
@@ -168,8 +175,16 @@ def _domain(stft=None, after=(), network=None, samples=None):
         (lambda: _domain({"center": False}), "center=True only"),
         (lambda: _domain(network=_global_network()), "more than 64"),
         (lambda: _domain(network=FramesLSTM()), "recurrent"),
-        (lambda: _domain(after=[ks.SpectrogramScaler(axis=2, minimum=np.zeros(200), maximum=np.ones(200))], samples=199 * HOP), "frames axis"),
-        (lambda: ks.SpectrogramDomain(ks.SpectrogramPipeline([ks.AudioPadding(500), ks.STFTSplit(n_fft=N_FFT)])), "AudioPadding"),
+        (
+            lambda: _domain(
+                after=[ks.SpectrogramScaler(axis=2, minimum=np.zeros(200), maximum=np.ones(200))], samples=199 * HOP
+            ),
+            "frames axis",
+        ),
+        (
+            lambda: ks.SpectrogramDomain(ks.SpectrogramPipeline([ks.AudioPadding(500), ks.STFTSplit(n_fft=N_FFT)])),
+            "AudioPadding",
+        ),
     ],
 )
 def test_refusals(make, reason):
@@ -188,8 +203,23 @@ def test_the_stream_command(models, tmp_path, capsys):
 
     models["mag_phase", True].save(tmp_path / "m.keras")
     soundfile.write(tmp_path / "in.wav", SIGNAL * 0.1, 16000, subtype="FLOAT")
-    assert cli.main(["stream", str(tmp_path / "m.keras"), str(tmp_path / "in.wav"), "-o", str(tmp_path / "out.wav"), "--block-ms", "3"]) == 0
+    assert (
+        cli.main(
+            [
+                "stream",
+                str(tmp_path / "m.keras"),
+                str(tmp_path / "in.wav"),
+                "-o",
+                str(tmp_path / "out.wav"),
+                "--block-ms",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert "latency 111 samples" in capsys.readouterr().out
     out, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
     assert_exact(out, _whole(models["mag_phase", True], SIGNAL * 0.1))
-    assert cli.main(["stream", str(tmp_path / "m.keras"), str(tmp_path / "in.wav"), "-o", str(tmp_path / "out.mp3")]) == 1
+    assert (
+        cli.main(["stream", str(tmp_path / "m.keras"), str(tmp_path / "in.wav"), "-o", str(tmp_path / "out.mp3")]) == 1
+    )

@@ -22,7 +22,10 @@ BLOCK = 32
 def streamer():
     rng = np.random.default_rng(0)
     pipeline = ks.SpectrogramPipeline(
-        [ks.STFTSplit(n_fft=64, hop_length=16, representation="mag_phase", dft="matmul"), ks.SpectrogramScaler("standard", axis="channels")]
+        [
+            ks.STFTSplit(n_fft=64, hop_length=16, representation="mag_phase", dft="matmul"),
+            ks.SpectrogramScaler("standard", axis="channels"),
+        ]
     )
     network = keras.Sequential([keras.Input((33, None, 4)), keras.layers.Conv2D(4, 3, padding="same")])
     domain = ks.SpectrogramDomain(pipeline, network)
@@ -49,7 +52,10 @@ def _close(actual, expected, warmup):
     assert error <= 1e-4, f"max error {error:.3g} of the peak"
 
 
-@pytest.mark.skipif(BACKEND == "jax", reason="jax2onnx fails on the step model's concatenations (measured with jax 0.10); torch and TensorFlow export it")
+@pytest.mark.skipif(
+    BACKEND == "jax",
+    reason="jax2onnx fails on the step model's concatenations (measured with jax 0.10); torch and TensorFlow export it",
+)
 def test_onnx(streamer, signal, expected, tmp_path):
     step = streamer.step_model(BLOCK)
     step.export(str(tmp_path / "step.onnx"), format="onnx", verbose=False)

@@ -27,7 +27,9 @@ def test_spectrogram_picture_puts_each_tone_at_its_frequency(tone, representatio
     image = STFTSplit(n_fft=512, hop_length=128, representation=representation)(tone[None])[0]
     fig, axes = plt.subplots(1, 3)
     left = plot_spectrogram(axes[0], image, channel=0, representation=representation, sample_rate=8000, hop_length=128)
-    right = plot_spectrogram(axes[1], image, channel=1, db_power=2, representation=representation, sample_rate=8000, hop_length=128)
+    right = plot_spectrogram(
+        axes[1], image, channel=1, db_power=2, representation=representation, sample_rate=8000, hop_length=128
+    )
     loudest = plot_spectrogram(axes[2], image, reduce="max", representation=representation)
     fig.colorbar(right)
     fig.savefig(tmp_path / "s.png")

@@ -251,7 +251,9 @@ class MatmulTransform:
         angle = 2 * np.pi * ((n * k) % n_fft) / n_fft
         weights = window.astype("float64")[:, None]
         forward = np.concatenate([weights * np.cos(angle), -weights * np.sin(angle)], axis=1)
-        self.forward = np.pad(forward, ((0, self.blocks * hop - n_fft), (0, 0))).astype("float32")  # (blocks*hop, 2*bins)
+        self.forward = np.pad(forward, ((0, self.blocks * hop - n_fft), (0, 0))).astype(
+            "float32"
+        )  # (blocks*hop, 2*bins)
         scale = np.full(bins, 2.0)
         scale[0] = 1.0
         if n_fft % 2 == 0:

@@ -41,8 +41,15 @@ def mel_filters(sample_rate, n_fft, n_mels=128, fmin=0.0, fmax=None, htk=False, 
     if norm == "slaney":
         weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
     elif norm is not None:
-        length = np.sum(np.abs(weights.astype("float64")) ** norm, axis=1, keepdims=True) ** (1.0 / norm) if np.isfinite(norm) else np.abs(weights).max(axis=1, keepdims=True)
+        length = (
+            np.sum(np.abs(weights.astype("float64")) ** norm, axis=1, keepdims=True) ** (1.0 / norm)
+            if np.isfinite(norm)
+            else np.abs(weights).max(axis=1, keepdims=True)
+        )
         weights = (weights / np.where(length < np.finfo("float32").tiny, 1.0, length)).astype("float32")
     if not np.all((edges[:-2] == 0) | (weights.max(axis=1) > 0)):
-        warnings.warn(f"Empty mel filters: some of the {n_mels} bands get no FFT bin; use fewer mels or a larger n_fft.", stacklevel=3)
+        warnings.warn(
+            f"Empty mel filters: some of the {n_mels} bands get no FFT bin; use fewer mels or a larger n_fft.",
+            stacklevel=3,
+        )
     return weights

@@ -6,14 +6,23 @@ from keras_spectro.functional.common import backend_for, checked, is_known, safe
 from keras_spectro.functional.spectrum import parts_from_public, stft_settings, waves_from_first
 
 INITS = ("zeros", "random")
-OPTIONS = ("n_iter", "momentum", "init", "seed")  # the Griffin-Lim options, as GriffinLim and STFTSplit(griffin_lim=) take them
+OPTIONS = (
+    "n_iter",
+    "momentum",
+    "init",
+    "seed",
+)  # the Griffin-Lim options, as GriffinLim and STFTSplit(griffin_lim=) take them
 
 
 def griffin_lim_options(n_iter=32, momentum=0.99, init="zeros", seed=0):
     """The Griffin-Lim options, checked: `(n_iter, momentum, init, seed)`."""
     if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
         raise ValueError(f"n_iter must be a non-negative integer; got {n_iter!r}.")
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.number)) or not 0 <= momentum < float("inf"):
+    if (
+        isinstance(momentum, bool)
+        or not isinstance(momentum, (int, float, np.number))
+        or not 0 <= momentum < float("inf")
+    ):
         raise ValueError(f"momentum must be a non-negative number; got {momentum!r}.")
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}; got {init!r}.")

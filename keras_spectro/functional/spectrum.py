@@ -32,7 +32,9 @@ class STFTSettings:
     Example: `s = stft_settings(n_fft=512); real, imag = s.spectrum(b, waves)`.
     """
 
-    def __init__(self, n_fft=2048, hop_length=None, win_length=None, window="hann", center=True, pad_mode="constant", dft="fft"):
+    def __init__(
+        self, n_fft=2048, hop_length=None, win_length=None, window="hann", center=True, pad_mode="constant", dft="fft"
+    ):
         if isinstance(window, (list, tuple, np.ndarray)) and win_length is None:
             win_length = len(window)
         self.n_fft = positive_int(n_fft, "n_fft")
@@ -126,7 +128,9 @@ class STFTSettings:
             return []
         if is_known(frames) and is_known(length):
             if self.frames_for(length) != frames:
-                raise ValueError(f"{who}: images of {frames} frames cannot become {length} samples, which take {self.frames_for(length)} frames {self._advice()}")
+                raise ValueError(
+                    f"{who}: images of {frames} frames cannot become {length} samples, which take {self.frames_for(length)} frames {self._advice()}"
+                )
             return []
         if not (is_runtime(b, frames) or is_runtime(b, length)):
             return []
@@ -189,7 +193,9 @@ def _cached_settings(n_fft, hop_length, win_length, window, center, pad_mode, df
     return STFTSettings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
 
 
-def stft_settings(n_fft=2048, hop_length=None, win_length=None, window="hann", center=True, pad_mode="constant", dft="fft"):
+def stft_settings(
+    n_fft=2048, hop_length=None, win_length=None, window="hann", center=True, pad_mode="constant", dft="fft"
+):
     """The checked, cached `STFTSettings` of these arguments (those of `stft`)."""
     if isinstance(window, (list, np.ndarray)):
         window = tuple(np.asarray(window, "float64").tolist())
@@ -236,7 +242,9 @@ def image_from_parts(b, first, second, data_format):
     batch, channels, frames, bins = b.core.shape(first)
     last = data_format == "channels_last"
     if b.name == "torch":  # eager torch: transposing each part, then stacking, is one strided pass fewer
-        image = np_.stack([np_.transpose(p, _parts_order(data_format)) for p in (first, second)], axis=-1 if last else 2)
+        image = np_.stack(
+            [np_.transpose(p, _parts_order(data_format)) for p in (first, second)], axis=-1 if last else 2
+        )
     else:  # under XLA (every call on JAX, eager TensorFlow): stacking, then one transpose, is faster
         image = np_.transpose(np_.stack([first, second], axis=-1), (0, 3, 2, 1, 4) if last else (0, 1, 4, 3, 2))
     shape = (batch, bins, frames, 2 * channels) if last else (batch, 2 * channels, bins, frames)
@@ -294,7 +302,17 @@ def image_to_waves(b, images, settings, representation, length, data_format):
 
 
 # --- the public functions -----------------------------------------------------------
-def stft(waves, n_fft=2048, hop_length=None, win_length=None, window="hann", center=True, pad_mode="constant", dft="fft", data_format=None):
+def stft(
+    waves,
+    n_fft=2048,
+    hop_length=None,
+    win_length=None,
+    window="hann",
+    center=True,
+    pad_mode="constant",
+    dft="fft",
+    data_format=None,
+):
     """The STFT of waveforms as (real, imag), the numbers of `librosa.stft`.
 
     Args:
@@ -329,7 +347,19 @@ def stft(waves, n_fft=2048, hop_length=None, win_length=None, window="hann", cen
     return tuple(checked(b, parts_to_public(b, part, data_format), checks) for part in (real, imag))
 
 
-def istft(real, imag, n_fft=2048, hop_length=None, win_length=None, window="hann", center=True, pad_mode="constant", dft="fft", length=None, data_format=None):
+def istft(
+    real,
+    imag,
+    n_fft=2048,
+    hop_length=None,
+    win_length=None,
+    window="hann",
+    center=True,
+    pad_mode="constant",
+    dft="fft",
+    length=None,
+    data_format=None,
+):
     """The exact inverse of `stft`: (real, imag) → waveforms, `istft(*stft(x), length=samples)` equals `x`.
 
     Args: those of `stft`, and `length`: the samples to return (default: all the frames

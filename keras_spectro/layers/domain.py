@@ -42,7 +42,9 @@ class SpectrogramDomain(SpectroLayer):
         super().__init__(**kwargs)
         if isinstance(pipeline, dict):
             pipeline = keras.saving.deserialize_keras_object(pipeline)
-        if isinstance(pipeline, (list, tuple)) or (isinstance(pipeline, InvertibleLayer) and not isinstance(pipeline, SpectrogramPipeline)):
+        if isinstance(pipeline, (list, tuple)) or (
+            isinstance(pipeline, InvertibleLayer) and not isinstance(pipeline, SpectrogramPipeline)
+        ):
             pipeline = SpectrogramPipeline(list(pipeline) if isinstance(pipeline, (list, tuple)) else [pipeline])
         if not isinstance(pipeline, SpectrogramPipeline):
             raise ValueError(f"pipeline must be a SpectrogramPipeline or a list of InvertibleLayers; got {pipeline!r}.")
@@ -65,15 +67,21 @@ class SpectrogramDomain(SpectroLayer):
     def build(self, input_shape):
         layout = "(batch, samples, channels)" if self.data_format == "channels_last" else "(batch, channels, samples)"
         if len(input_shape) != 3 or input_shape[self._channel_axis()] is None:
-            raise ValueError(f"SpectrogramDomain expects waveforms {layout} with a known channel count; got shape {tuple(input_shape)}.")
+            raise ValueError(
+                f"SpectrogramDomain expects waveforms {layout} with a known channel count; got shape {tuple(input_shape)}."
+            )
         self.pipeline.build(input_shape)
         image_shape = self.pipeline.compute_output_shape(input_shape)
         if self.network is not None:
             if not self.network.built:
                 self.network.build(image_shape)
             out = tuple(self.network.compute_output_shape(image_shape))
-            if len(out) != len(image_shape) or any(a is not None and b is not None and a != b for a, b in zip(out, image_shape)):
-                raise ValueError(f"The network must return images of the shape it gets: it maps {tuple(image_shape)} to {out}.")
+            if len(out) != len(image_shape) or any(
+                a is not None and b is not None and a != b for a, b in zip(out, image_shape)
+            ):
+                raise ValueError(
+                    f"The network must return images of the shape it gets: it maps {tuple(image_shape)} to {out}."
+                )
         self.input_spec = keras.layers.InputSpec(ndim=3, axes={self._channel_axis(): input_shape[self._channel_axis()]})
 
     def call(self, inputs):
@@ -97,7 +105,9 @@ class SpectrogramDomain(SpectroLayer):
         b = self.backend
         out = self.network(images)
         before, after = b.core.shape(images), b.core.shape(out)
-        message = f"The network must return images of the shape it gets: it maps {tuple(images.shape)} to {tuple(out.shape)}"
+        message = (
+            f"The network must return images of the shape it gets: it maps {tuple(images.shape)} to {tuple(out.shape)}"
+        )
         if len(before) != len(after):
             raise ValueError(message + ".")
         conditions = []
@@ -106,7 +116,9 @@ class SpectrogramDomain(SpectroLayer):
                 if a != z:
                     raise ValueError(f"{message} (axis {axis}: {a} -> {z}).")
             elif is_runtime(b, a) or is_runtime(b, z):
-                conditions.append((b.numpy.equal(a, z), f"{message}: axis {axis} differs (a network that changes the frame count?)."))
+                conditions.append(
+                    (b.numpy.equal(a, z), f"{message}: axis {axis} differs (a network that changes the frame count?).")
+                )
         return checked(b, out, conditions)
 
     def compute_output_shape(self, input_shape):

@@ -61,7 +61,19 @@ class GriffinLim(_ImageToWaveLayer):
         **kwargs,
     ):
         kwargs.pop("representation", None)
-        super().__init__(n_fft, hop_length, win_length, window, center, pad_mode, "magnitude", data_format, dft, length=length, **kwargs)
+        super().__init__(
+            n_fft,
+            hop_length,
+            win_length,
+            window,
+            center,
+            pad_mode,
+            "magnitude",
+            data_format,
+            dft,
+            length=length,
+            **kwargs,
+        )
         self.n_iter, self.momentum, self.init, self.seed = griffin_lim_options(n_iter, momentum, init, seed)
 
     def call(self, inputs):
@@ -75,7 +87,10 @@ class GriffinLim(_ImageToWaveLayer):
             return self._compiled.run(b, fn, *tensors, static=static, tf_xla=False)  # TensorFlow: no XLA for a loop
 
         options = self._options()
-        return b.cast(reconstruct(b, magnitudes, self._stft, length, **options, data_format=self.data_format, run=run), self.compute_dtype)
+        return b.cast(
+            reconstruct(b, magnitudes, self._stft, length, **options, data_format=self.data_format, run=run),
+            self.compute_dtype,
+        )
 
     def inverse(self):
         """`STFTSplit(representation="magnitude")` with the same settings."""

@@ -54,7 +54,19 @@ class MelScale(InvertibleLayer):
     ```
     """
 
-    def __init__(self, sample_rate, n_fft, n_mels=128, fmin=0.0, fmax=None, htk=False, norm="slaney", n_iter=32, data_format=None, **kwargs):
+    def __init__(
+        self,
+        sample_rate,
+        n_fft,
+        n_mels=128,
+        fmin=0.0,
+        fmax=None,
+        htk=False,
+        norm="slaney",
+        n_iter=32,
+        data_format=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.number)) or not sample_rate > 0:
             raise ValueError(f"sample_rate must be a positive number of Hz; got {sample_rate!r}.")
@@ -64,13 +76,19 @@ class MelScale(InvertibleLayer):
         self.fmin, self.fmax = float(fmin), None if fmax is None else float(fmax)
         if not 0 <= self.fmin < (sample_rate / 2 if fmax is None else self.fmax):
             raise ValueError(f"Need 0 <= fmin < fmax (default sample_rate / 2); got fmin={fmin!r}, fmax={fmax!r}.")
-        if not (norm is None or norm == "slaney" or (isinstance(norm, (int, float)) and not isinstance(norm, bool) and norm > 0)):
+        if not (
+            norm is None
+            or norm == "slaney"
+            or (isinstance(norm, (int, float)) and not isinstance(norm, bool) and norm > 0)
+        ):
             raise ValueError(f"norm must be 'slaney', None or a positive number; got {norm!r}.")
         if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
             raise ValueError(f"n_iter must be a non-negative integer; got {n_iter!r}.")
         self.htk, self.norm, self.n_iter = bool(htk), norm, int(n_iter)
         self.data_format = standardize_data_format(data_format)
-        filters = mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax, self.htk, norm).astype("float64")
+        filters = mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax, self.htk, norm).astype(
+            "float64"
+        )
         self.filters = filters.astype("float32")  # (n_mels, bins)
         # the inverse's constants: the pseudo-inverse, and the gradient step 1 / ||filters||^2
         self._pinv_t = np.linalg.pinv(filters).T.astype("float32")  # (n_mels, bins)
@@ -84,7 +102,11 @@ class MelScale(InvertibleLayer):
         return (3, 1) if self.data_format == "channels_last" else (1, 2)  # (channels, frequency)
 
     def _check(self, shape, size, what):
-        layout = "(batch, bins, frames, channels)" if self.data_format == "channels_last" else "(batch, channels, bins, frames)"
+        layout = (
+            "(batch, bins, frames, channels)"
+            if self.data_format == "channels_last"
+            else "(batch, channels, bins, frames)"
+        )
         if len(shape) != 4:
             raise ValueError(f"MelScale expects magnitude images {layout}; got shape {tuple(shape)}.")
         channel_axis, frequency_axis = self._axes()
@@ -101,7 +123,9 @@ class MelScale(InvertibleLayer):
     def build(self, input_shape):
         self._check(input_shape, self.bins, f"Magnitude images for n_fft={self.n_fft}")
         channel_axis, frequency_axis = self._axes()
-        self.input_spec = keras.layers.InputSpec(ndim=4, axes={channel_axis: input_shape[channel_axis], frequency_axis: self.bins})
+        self.input_spec = keras.layers.InputSpec(
+            ndim=4, axes={channel_axis: input_shape[channel_axis], frequency_axis: self.bins}
+        )
 
     def compute_output_shape(self, input_shape):
         self._check(input_shape, self.bins, f"Magnitude images for n_fft={self.n_fft}")
@@ -177,7 +201,9 @@ class MagnitudeCompression(InvertibleLayer):
     ```
     """
 
-    def __init__(self, mode="power", exponent=0.3, epsilon=1e-5, representation="real_imag", data_format=None, **kwargs):
+    def __init__(
+        self, mode="power", exponent=0.3, epsilon=1e-5, representation="real_imag", data_format=None, **kwargs
+    ):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}; got {mode!r}.")
@@ -201,7 +227,9 @@ class MagnitudeCompression(InvertibleLayer):
         channels = input_shape[channel_axis] if len(input_shape) == 4 else None
         if channels is None or (self.representation != "magnitude" and channels % 2):
             need = "an even, known channel count" if self.representation != "magnitude" else "a known channel count"
-            raise ValueError(f"MagnitudeCompression ({self.representation}) expects rank-4 images with {need}; got shape {tuple(input_shape)}.")
+            raise ValueError(
+                f"MagnitudeCompression ({self.representation}) expects rank-4 images with {need}; got shape {tuple(input_shape)}."
+            )
         self.input_spec = keras.layers.InputSpec(ndim=4, axes={channel_axis: channels})
 
     def _magnitude(self, np_, m, forward):

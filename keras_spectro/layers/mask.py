@@ -79,25 +79,44 @@ class ApplyMask(SpectroLayer):
         self.data_format = standardize_data_format(data_format)
 
     def __call__(self, inputs, **kwargs):
-        if not self.built and keras.backend.backend() != "tensorflow" and isinstance(inputs, (list, tuple)) and any(map(is_tf_tensor, inputs)):
+        if (
+            not self.built
+            and keras.backend.backend() != "tensorflow"
+            and isinstance(inputs, (list, tuple))
+            and any(map(is_tf_tensor, inputs))
+        ):
             self.build([tuple(x.shape) for x in inputs])  # inside tf.data, other backends see no shapes
         return super().__call__(inputs, **kwargs)
 
     def _channels(self, input_shape):
         """The audio channel count of `[images_shape, masks_shape]`, checked."""
-        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or not all(isinstance(s, (list, tuple)) for s in input_shape):
+        if (
+            not isinstance(input_shape, (list, tuple))
+            or len(input_shape) != 2
+            or not all(isinstance(s, (list, tuple)) for s in input_shape)
+        ):
             raise ValueError(f"ApplyMask is called on [images, masks]; got input shape {input_shape!r}.")
         images, masks = (tuple(s) for s in input_shape)
         axis = -1 if self.data_format == "channels_last" else 1
-        layout = "(batch, bins, frames, channels)" if self.data_format == "channels_last" else "(batch, channels, bins, frames)"
+        layout = (
+            "(batch, bins, frames, channels)"
+            if self.data_format == "channels_last"
+            else "(batch, channels, bins, frames)"
+        )
         if len(images) != 4 or len(masks) != 4:
             raise ValueError(f"ApplyMask expects rank-4 images and masks {layout}; got shapes {images} and {masks}.")
         if images[axis] is None or images[axis] % 2:
-            raise ValueError(f"ApplyMask expects images with an even, known channel count (interleaved pairs); got shape {images}.")
+            raise ValueError(
+                f"ApplyMask expects images with an even, known channel count (interleaved pairs); got shape {images}."
+            )
         channels = images[axis] // 2
         expected = self.sources * channels * (2 if self.kind == "complex" else 1)
         if masks[axis] != expected:
-            what = "sources * 2 * channels (interleaved real, imaginary)" if self.kind == "complex" else "sources * channels (one per audio channel)"
+            what = (
+                "sources * 2 * channels (interleaved real, imaginary)"
+                if self.kind == "complex"
+                else "sources * channels (one per audio channel)"
+            )
             raise ValueError(
                 f"ApplyMask(kind={self.kind!r}, sources={self.sources}): images with {images[axis]} channels ({channels} audio "
                 f"channels) need masks with {what} = {expected} channels; got masks of shape {masks}."
@@ -105,7 +124,9 @@ class ApplyMask(SpectroLayer):
         spatial = slice(1, 3) if self.data_format == "channels_last" else slice(2, 4)
         for a, m in zip(images[spatial], masks[spatial]):
             if a is not None and m is not None and a != m:
-                raise ValueError(f"ApplyMask: images and masks must have the same bins and frames; got shapes {images} and {masks}.")
+                raise ValueError(
+                    f"ApplyMask: images and masks must have the same bins and frames; got shapes {images} and {masks}."
+                )
         return channels
 
     def build(self, input_shape):
@@ -124,4 +145,10 @@ class ApplyMask(SpectroLayer):
         return self.backend.cast(out, self.compute_dtype)
 
     def get_config(self):
-        return {**super().get_config(), "kind": self.kind, "representation": self.representation, "sources": self.sources, "data_format": self.data_format}
+        return {
+            **super().get_config(),
+            "kind": self.kind,
+            "representation": self.representation,
+            "sources": self.sources,
+            "data_format": self.data_format,
+        }

@@ -63,7 +63,9 @@ class AudioPadding(InvertibleLayer):
 
     def build(self, input_shape):
         if len(input_shape) != 3:
-            raise ValueError(f"AudioPadding expects waveforms of rank 3 (batch, samples, channels); got shape {tuple(input_shape)}.")
+            raise ValueError(
+                f"AudioPadding expects waveforms of rank 3 (batch, samples, channels); got shape {tuple(input_shape)}."
+            )
 
     def pad(self, inputs, before, after):
         """Zero-pads `before` and `after` samples on the samples axis."""

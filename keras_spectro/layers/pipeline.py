@@ -37,7 +37,9 @@ class SpectrogramPipeline(InvertibleLayer):
 
     def __init__(self, layers, sample_rate=None, **kwargs):
         super().__init__(**kwargs)
-        layers = [keras.saving.deserialize_keras_object(layer) if isinstance(layer, dict) else layer for layer in layers]
+        layers = [
+            keras.saving.deserialize_keras_object(layer) if isinstance(layer, dict) else layer for layer in layers
+        ]
         if not layers or not all(isinstance(layer, InvertibleLayer) for layer in layers):
             raise ValueError(f"SpectrogramPipeline takes a non-empty list of InvertibleLayers; got {layers!r}.")
         self._pipeline_layers = layers
@@ -51,7 +53,11 @@ class SpectrogramPipeline(InvertibleLayer):
     @property
     def steps(self):
         """The layers in order, with nested pipelines flattened."""
-        return [step for layer in self.layers for step in (layer.steps if isinstance(layer, SpectrogramPipeline) else [layer])]
+        return [
+            step
+            for layer in self.layers
+            for step in (layer.steps if isinstance(layer, SpectrogramPipeline) else [layer])
+        ]
 
     def build(self, input_shape):
         for layer in self.layers:
@@ -112,14 +118,20 @@ class SpectrogramPipeline(InvertibleLayer):
 def _agreed_sample_rate(sample_rate, layers):
     """`sample_rate` (checked), or the one rate the layers state (MelScale, nested pipelines), or None."""
     if sample_rate is not None:
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.number)) or not 0 < sample_rate < float("inf"):
+        if (
+            isinstance(sample_rate, bool)
+            or not isinstance(sample_rate, (int, float, np.number))
+            or not 0 < sample_rate < float("inf")
+        ):
             raise ValueError(f"sample_rate must be a positive number of Hz (or None); got {sample_rate!r}.")
         sample_rate = int(sample_rate) if float(sample_rate).is_integer() else float(sample_rate)
     stated = {layer.name: layer.sample_rate for layer in layers if getattr(layer, "sample_rate", None) is not None}
     rates = set(stated.values()) | ({sample_rate} if sample_rate is not None else set())
     if len(rates) > 1:
         given = f"sample_rate={sample_rate} but " if sample_rate is not None else ""
-        raise ValueError(f"SpectrogramPipeline: {given}its layers state other rates: {stated}. One pipeline serves one sample rate.")
+        raise ValueError(
+            f"SpectrogramPipeline: {given}its layers state other rates: {stated}. One pipeline serves one sample rate."
+        )
     return rates.pop() if rates else None
 
 

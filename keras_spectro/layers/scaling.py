@@ -67,7 +67,9 @@ class SpectrogramScaler(InvertibleLayer):
         names = MODES[mode]
         wrong = [k for k, v in given.items() if v is not None and k not in names]
         if wrong or (given[names[0]] is None) != (given[names[1]] is None):
-            raise ValueError(f"mode={mode!r} takes both of {names} or neither; got {[k for k, v in given.items() if v is not None]}.")
+            raise ValueError(
+                f"mode={mode!r} takes both of {names} or neither; got {[k for k, v in given.items() if v is not None]}."
+            )
         self.mode = mode
         self.feature_range = (lo, hi)
         self.target_mean = float(target_mean)
@@ -96,13 +98,17 @@ class SpectrogramScaler(InvertibleLayer):
         axes = (self.axis,) if isinstance(self.axis, int) else self.axis
         kept = tuple(sorted(a % rank for a in axes))
         if any(a == 0 for a in kept) or any(not -rank <= a < rank for a in axes):
-            raise ValueError(f"axis {self.axis!r} does not fit inputs of rank {rank} (the batch axis 0 cannot keep statistics).")
+            raise ValueError(
+                f"axis {self.axis!r} does not fit inputs of rank {rank} (the batch axis 0 cannot keep statistics)."
+            )
         return kept
 
     def build(self, input_shape):
         kept = self._kept_axes(len(input_shape))
         if any(input_shape[a] is None for a in kept):
-            raise ValueError(f"The axes {kept} that keep statistics must have known sizes; got shape {tuple(input_shape)}.")
+            raise ValueError(
+                f"The axes {kept} that keep statistics must have known sizes; got shape {tuple(input_shape)}."
+            )
         self._stat_shape = tuple(input_shape[a] if a in kept else 1 for a in range(len(input_shape)))
         self._reduce_axes = tuple(a for a in range(len(input_shape)) if a not in kept)
         self.input_spec = keras.layers.InputSpec(ndim=len(input_shape), axes={a: input_shape[a] for a in kept})
@@ -112,7 +118,9 @@ class SpectrogramScaler(InvertibleLayer):
             value = self._given[name]
             weight = self.add_weight(name=name, shape=self._stat_shape, **options)
             if value is not None:
-                weight.assign(np.broadcast_to(value, [input_shape[a] for a in kept]).reshape(self._stat_shape).astype("float32"))
+                weight.assign(
+                    np.broadcast_to(value, [input_shape[a] for a in kept]).reshape(self._stat_shape).astype("float32")
+                )
             setattr(self, name, weight)
         # how many values each statistic was learnt from (1 when given; 0: not adapted)
         self.count = self.add_weight(name="count", shape=(), **options)
@@ -147,7 +155,9 @@ class SpectrogramScaler(InvertibleLayer):
             raise RuntimeError(self._not_adapted_message())
         gain, offset = self._affine()
         if adapted is None:
-            inputs = refuse_at_run_time(self.backend, inputs, self.convert_weight(self.count) > 0, self._not_adapted_message())
+            inputs = refuse_at_run_time(
+                self.backend, inputs, self.convert_weight(self.count) > 0, self._not_adapted_message()
+            )
         return inputs, gain, offset
 
     def call(self, inputs):
@@ -189,7 +199,11 @@ class SpectrogramScaler(InvertibleLayer):
         if count == 0:
             return {"count": count}
         if self.mode == "minmax":
-            return {"count": count, "minimum": x.min(axis=reduce_axes, keepdims=True), "maximum": x.max(axis=reduce_axes, keepdims=True)}
+            return {
+                "count": count,
+                "minimum": x.min(axis=reduce_axes, keepdims=True),
+                "maximum": x.max(axis=reduce_axes, keepdims=True),
+            }
         mean = x.mean(axis=reduce_axes, keepdims=True)
         return {"count": count, "mean": mean, "m2": ((x - mean) ** 2).sum(axis=reduce_axes, keepdims=True)}
 
@@ -224,7 +238,9 @@ class SpectrogramScaler(InvertibleLayer):
             kept = self._kept_axes(first.ndim)
             self.build((None,) + tuple(first.shape[a] if a in kept else None for a in range(1, first.ndim)))
         if first.shape != self._stat_shape:
-            raise ValueError(f"A state of statistics' shape {first.shape} does not fit {self.name}'s {self._stat_shape}.")
+            raise ValueError(
+                f"A state of statistics' shape {first.shape} does not fit {self.name}'s {self._stat_shape}."
+            )
         second = second if self.mode == "minmax" else second / count
         for name, value in zip(MODES[self.mode], (first, second)):
             getattr(self, name).assign(value.astype("float32"))
@@ -297,7 +313,9 @@ class MagnitudePhaseScaling(InvertibleLayer):
         axis = len(input_shape) - 1 if self.data_format == "channels_last" else 1
         channels = input_shape[axis]
         if channels is None or channels % 2:
-            raise ValueError(f"MagnitudePhaseScaling needs an even, known number of channels (magnitude, phase pairs); got shape {tuple(input_shape)}.")
+            raise ValueError(
+                f"MagnitudePhaseScaling needs an even, known number of channels (magnitude, phase pairs); got shape {tuple(input_shape)}."
+            )
         shape = [1] * len(input_shape)
         shape[axis] = channels
         pairs = channels // 2

@@ -57,7 +57,9 @@ class _STFTLayer(InvertibleLayer):
 
     def _check_waveform_shape(self, shape):
         if len(shape) != 3:
-            layout = "(batch, samples, channels)" if self.data_format == "channels_last" else "(batch, channels, samples)"
+            layout = (
+                "(batch, samples, channels)" if self.data_format == "channels_last" else "(batch, channels, samples)"
+            )
             raise ValueError(f"{type(self).__name__} expects waveforms of shape {layout}; got shape {tuple(shape)}.")
         channel_axis, samples_axis = self._axes(3)
         if shape[channel_axis] is None:
@@ -68,7 +70,11 @@ class _STFTLayer(InvertibleLayer):
         per_channel = self._per_channel()
         if len(shape) != 4:
             parts = "channels" if per_channel == 1 else "2*channels"
-            layout = f"(batch, bins, frames, {parts})" if self.data_format == "channels_last" else f"(batch, {parts}, bins, frames)"
+            layout = (
+                f"(batch, bins, frames, {parts})"
+                if self.data_format == "channels_last"
+                else f"(batch, {parts}, bins, frames)"
+            )
             raise ValueError(f"{type(self).__name__} expects images of shape {layout}; got shape {tuple(shape)}.")
         channel_axis, bins_axis, frames_axis = self._axes(4)
         if shape[bins_axis] != self.bins:
@@ -76,7 +82,11 @@ class _STFTLayer(InvertibleLayer):
                 f"The image has {shape[bins_axis]} frequency bins but n_fft={self.n_fft} gives {self.bins}; got shape {tuple(shape)}."
             )
         if shape[channel_axis] is None or shape[channel_axis] % per_channel:
-            what = "a known number of channels" if per_channel == 1 else "an even, known number of channels (2 per audio channel)"
+            what = (
+                "a known number of channels"
+                if per_channel == 1
+                else "an even, known number of channels (2 per audio channel)"
+            )
             raise ValueError(f"The image needs {what}; got shape {tuple(shape)}.")
         self._stft.check_frames(self.backend, shape[frames_axis], length, self.name)
         self._stft.check_samples(self.backend, length)
@@ -132,7 +142,12 @@ class _STFTLayer(InvertibleLayer):
         return {**self._stft.config(), "data_format": self.data_format, "dtype": self.dtype_policy}
 
     def get_config(self):
-        return {**super().get_config(), **self._stft.config(), "representation": self.representation, "data_format": self.data_format}
+        return {
+            **super().get_config(),
+            **self._stft.config(),
+            "representation": self.representation,
+            "data_format": self.data_format,
+        }
 
 
 class _ImageToWaveLayer(_STFTLayer):
@@ -159,7 +174,9 @@ class _ImageToWaveLayer(_STFTLayer):
         if not self._follows_source():
             self._check_image_shape(input_shape, self.length)
         channel_axis, bins_axis, _ = self._axes(4)
-        self.input_spec = keras.layers.InputSpec(ndim=4, axes={channel_axis: input_shape[channel_axis], bins_axis: self.bins})
+        self.input_spec = keras.layers.InputSpec(
+            ndim=4, axes={channel_axis: input_shape[channel_axis], bins_axis: self.bins}
+        )
 
     def compute_output_shape(self, input_shape):
         if self._follows_source():
@@ -176,4 +193,3 @@ class _ImageToWaveLayer(_STFTLayer):
     def get_config(self):
         length = self._source.layer.samples if self._follows_source() else self.length
         return {**super().get_config(), "length": length}
-
