@@ -156,7 +156,7 @@ def test_one_state_after_load_copy_pickle_and_clone(tmp_path, rng):
     )
     reloaded.load_weights(weights)
     copies["load_weights"] = reloaded
-    for name, other in copies.items():
+    for other in copies.values():
         assert_exact(other(waves), expected)
         _readapted_is_exact(other.layers[0], rng)
     assert_exact(model(waves), expected)  # the original keeps its own statistics

@@ -245,7 +245,7 @@ def test_pipeline_adapts_each_layer_on_the_output_of_the_ones_before(rng):
     np.testing.assert_allclose(before_last.std(axis=(0, 1, 2)), 1.0, atol=1e-4)
     back = to_numpy(inverse(pipeline(waves)))
     assert_exact(back[:, 100:1100], waves)
-    assert [type(l).__name__ for l in inverse.layers] == [
+    assert [type(layer).__name__ for layer in inverse.layers] == [
         "Inverse",
         "ChannelIndexer",
         "Inverse",
