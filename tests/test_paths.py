@@ -93,6 +93,13 @@ EXAMPLES = {
         (BINS, None, 4),
         True,
     ),
+    # a layer of two inputs: [images, masks] (2 sources x 2 audio channels of magnitude masks)
+    "ApplyMask": (
+        lambda: ks.ApplyMask("magnitude", "mag_phase", sources=2),
+        lambda f: [images(f), np.abs(images(f + 1)[:, :, :f])],
+        [(BINS, None, 4), (BINS, None, 4)],
+        False,
+    ),
 }
 ABSTRACT = {"InvertibleLayer"}
 LAYERS = sorted(
@@ -106,20 +113,39 @@ LAYERS = sorted(
 LENGTHS = {(None, 2): (333, 417), (BINS, None, 4): (7, 9), (BINS, None, 2): (7, 9)}
 
 
+def lengths(shape):
+    return LENGTHS[tuple(shape[0]) if isinstance(shape, list) else shape]
+
+
+def each(x, fn):
+    """`fn` applied to the input, or to each of a layer's several inputs."""
+    return [fn(part) for part in x] if isinstance(x, list) else fn(x)
+
+
 def example(name):
     if name not in EXAMPLES:
         pytest.fail(
             f"{name} is in keras_spectro.layers.__all__ but has no entry in tests/test_paths.py EXAMPLES: add one."
         )
     make, inputs, shape, exact = EXAMPLES[name]
-    first, second = LENGTHS[shape]
+    first, second = lengths(shape)
     return make, inputs(first), inputs(second), shape, exact
 
 
 def model_of(layer, shape, **compile_options):
-    model = keras.Sequential([keras.Input(shape), layer])
+    inputs = each(shape, keras.Input) if isinstance(shape, list) else keras.Input(shape)
+    model = keras.Model(inputs, layer(inputs))
     model.compile(loss="mse", **compile_options)
     return model
+
+
+def mapped(layer, x):
+    """`layer` mapped over batches of 2 of `x` in tf.data, the batches' outputs concatenated."""
+    if isinstance(x, list):
+        batches = tf.data.Dataset.from_tensor_slices(tuple(x)).batch(2).map(lambda *parts: layer(list(parts)))
+    else:
+        batches = tf.data.Dataset.from_tensor_slices(x).batch(2).map(layer)
+    return np.concatenate([to_numpy(batch) for batch in batches])
 
 
 def close(actual, expected, name, path):
@@ -142,8 +168,7 @@ def test_every_path_gives_the_eager_numbers(name, tmp_path):
     if BACKEND != "torch":  # torch.compile takes minutes; jit_compile="auto" leaves it off there
         close(model_of(make(), shape, jit_compile=True).predict(x2, verbose=0), expected2, name, "jit_compile")
     if name != "SpectrogramDomain" or BACKEND == "tensorflow":  # a Keras network (Conv2D) runs in tf.data only there
-        mapped = tf.data.Dataset.from_tensor_slices(x).batch(2).map(make())
-        close(np.concatenate([to_numpy(batch) for batch in mapped]), expected, name, "tf.data map")
+        close(mapped(make(), x), expected, name, "tf.data map")
     model.save(tmp_path / "m.keras")
     close(keras.models.load_model(tmp_path / "m.keras").predict(x2, verbose=0), expected2, name, "save -> load")
     clone = keras.models.clone_model(model)
@@ -165,10 +190,10 @@ def test_layer_contract(name):
     assert keras.saving.get_registered_name(type(layer)).startswith("keras_spectro>")
     config = layer.get_config()
     assert type(layer).from_config(config).get_config() == config
-    empty = to_numpy(layer(x[:0]))
+    empty = to_numpy(layer(each(x, lambda part: part[:0])))
     assert empty.shape == (0,) + y.shape[1:], f"{name}: a batch of 0 gives {empty.shape}"
-    bad = x.copy()
-    bad[0, 0, 0] = np.nan
+    bad = each(x, np.copy)
+    (bad[0] if isinstance(bad, list) else bad)[0, 0, 0] = np.nan
     out = to_numpy(make()(bad))
     assert np.isnan(out[0]).any() and np.isfinite(out[1:]).all(), (
         f"{name}: NaN must come out where it went in, and only there"
