@@ -41,7 +41,9 @@ def test_every_public_module_has_an_api_page():
     public = ("audio", "distributed", "functional", "layers", "losses", "metrics", "streaming", "utils")
     for name in public:
         page = DOCS / "api" / f"{name}.md"
-        assert page.exists() and f"::: keras_spectro.{name}" in page.read_text(), f"no API page for keras_spectro.{name}"
+        assert page.exists() and f"::: keras_spectro.{name}" in page.read_text(), (
+            f"no API page for keras_spectro.{name}"
+        )
 
 
 def test_the_version_is_set_once_and_read_statically():
