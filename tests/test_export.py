@@ -124,3 +124,14 @@ def test_onnx_export_of_the_fft_is_refused_without_a_file(model, tmp_path):
     with pytest.raises(Exception, match="dft='matmul'"):
         fft.export(tmp_path / "fft.onnx", format="onnx")
     assert not (tmp_path / "fft.onnx").exists()
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="the JAX export path (jax2onnx) with a symbolic batch")
+def test_onnx_from_jax_takes_any_batch_at_a_fixed_length(model, tmp_path):
+    path = tmp_path / "batch.onnx"
+    model.export(path, format="onnx", input_signature=_signature((None,) + SHAPES[0][1:]))
+    session = onnxruntime.InferenceSession(str(path))
+    (entry,) = session.get_inputs()
+    for batch in (1, 3):
+        x = np.random.default_rng(batch).uniform(-1, 1, (batch,) + SHAPES[0][1:]).astype("float32")
+        _close(session.run(None, {entry.name: x})[0], model(x))
