@@ -99,7 +99,7 @@ def _partial_states(batch, layers, token, column):
     return {"state": np.array([state], dtype=object)}
 
 
-_REBUILT = {}  # the layers of the current pass, rebuilt once per worker process
+_REBUILT: dict[str, list] = {}  # the layers of the current pass, rebuilt once per worker process
 
 
 def _rebuilt(layers, token):
