@@ -90,7 +90,9 @@ def main(out_dir, epochs, steps, batch_size=8, loss="sisdr"):
     noise_rms = speech_rms * 10 ** (-SNR_DB / 20)
     channels = sentences[0].shape[-1]
 
-    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=N_FFT, hop_length=HOP, representation="mag_phase")])
+    to_images = ks.SpectrogramPipeline(
+        [ks.STFTSplit(n_fft=N_FFT, hop_length=HOP, representation="mag_phase")], sample_rate=RATE
+    )
     model = keras.Sequential(
         [keras.Input((None, channels)), ks.SpectrogramDomain(to_images, network=mask_network(N_FFT // 2 + 1, channels))]
     )

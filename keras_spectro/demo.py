@@ -71,7 +71,8 @@ def run(out_dir="spectro_demo", epochs=12, clips=48, seed=0, say=print):
     )
 
     to_images = ks.SpectrogramPipeline(
-        [ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler("standard", axis="channels")]
+        [ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler("standard", axis="channels")],
+        sample_rate=SAMPLE_RATE,  # saved with the model: `keras-spectro apply` refuses recordings at other rates
     )
     options = dict(sample_rate=SAMPLE_RATE, channels=2, batch_size=8)
     say("Adapting the pipeline's scaler on the noisy clips:")
