@@ -41,7 +41,9 @@ def _load():
 # for `keras-spectro --help` to answer at once (0.3 s, not 6-11 s) is to tell the command apart
 # here; cli.main calls _load() after parsing its arguments.
 if _started_as_the_command():
-    # TensorFlow reads this once as it loads: unless the user chose a level, no log lines around the command's output.
+    # TensorFlow reads these once as it loads: unless the user chose otherwise, no log lines around the
+    # command's output (TensorFlow 2.21 prints its oneDNN notice, and absl's line before it, whatever the level).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 else:
     _load()
