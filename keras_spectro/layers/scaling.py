@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from keras_spectro.functional.common import refuse_at_run_time, standardize_data_format
+from keras_spectro.functional.constants import DeviceConstants
 from keras_spectro.layers.base import InvertibleLayer, current_value
 
 MODES = {"minmax": ("minimum", "maximum"), "standard": ("mean", "variance")}
@@ -321,17 +322,23 @@ class MagnitudePhaseScaling(InvertibleLayer):
         pairs = channels // 2
         self._shift = np.reshape(np.tile([0.0, self.phase_shift], pairs), shape).astype("float32")
         self._scale = np.reshape(np.tile([self.magnitude_scale, self.phase_scale], pairs), shape).astype("float32")
+        self._constants = DeviceConstants()  # _shift and _scale on the device, made once per device
         self.input_spec = keras.layers.InputSpec(ndim=len(input_shape), axes={axis: channels})
 
     def call(self, inputs):
         x = self.backend.cast(inputs, "float32")
         np_ = self.backend.numpy
-        return self.backend.cast(np_.divide(np_.add(x, self._shift), self._scale), self.compute_dtype)
+        shift, scale = (self._constants.get(self.backend, name, lambda v=v: v, x) for name, v in self._vectors())
+        return self.backend.cast(np_.divide(np_.add(x, shift), scale), self.compute_dtype)
+
+    def _vectors(self):
+        return (("shift", self._shift), ("scale", self._scale))
 
     def inverse_call(self, inputs):
         y = self.backend.cast(inputs, "float32")
         np_ = self.backend.numpy
-        return self.backend.cast(np_.subtract(np_.multiply(y, self._scale), self._shift), self.compute_dtype)
+        shift, scale = (self._constants.get(self.backend, name, lambda v=v: v, y) for name, v in self._vectors())
+        return self.backend.cast(np_.subtract(np_.multiply(y, scale), shift), self.compute_dtype)
 
     def get_config(self):
         return {
