@@ -88,8 +88,15 @@ class SpectrogramScaler(InvertibleLayer):
             return True
         if not self.built:
             return False
+        stamp = _value_stamp(self.count)
+        memo = getattr(self, "_adapted_memo", None)
+        if stamp is not None and memo is not None and memo[0] is stamp[0] and memo[1] == stamp[1]:
+            return memo[2]  # the same stored value as last time: no device-to-host read (a sync on a GPU)
         value = current_value(self.count)
-        return None if value is None else bool(value > 0)
+        adapted = None if value is None else bool(value > 0)
+        if stamp is not None and adapted is not None:
+            self._adapted_memo = (*stamp, adapted)
+        return adapted
 
     def _kept_axes(self, rank):
         if self.axis is None:
@@ -265,6 +272,25 @@ class SpectrogramScaler(InvertibleLayer):
         for name, value in self._given.items():
             config[name] = None if value is None else value.tolist()
         return config
+
+
+def _value_stamp(variable):
+    """(stored value, version) that changes whenever the variable is assigned, or None where none is known.
+
+    JAX stores a new immutable array at every assignment; torch assigns in place and bumps the
+    tensor's version counter. (TensorFlow: None, the value is read.)
+    """
+    backend = keras.backend.backend()
+    stored = getattr(variable, "_value", None)
+    if stored is None or backend not in ("jax", "torch"):
+        return None
+    if backend == "jax":
+        import jax
+
+        return None if isinstance(stored, jax.core.Tracer) else (stored, 0)
+    import torch
+
+    return None if torch.compiler.is_compiling() else (stored, stored._version)
 
 
 def _check_statistics(given, mode):
