@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_spectro.functional.constants import DeviceConstants
+
 # A sample whose window-square sum is below this share of the window's peak
 # cannot be brought back exactly in float32; below the second, nothing is divided.
 MIN_WINDOW_SUM = 1e-3
@@ -100,6 +102,7 @@ class WindowSums:
         self.hop = hop
         self.threshold = NEGLIGIBLE_WINDOW_SUM * self.window_sq.max()
         self._cache = {}
+        self.constants = DeviceConstants()
 
     def sums(self, frames):
         """numpy float64 sums for a known frame count."""
@@ -117,6 +120,16 @@ class WindowSums:
         if isinstance(frames, (int, np.integer)):
             self.sums(int(frames))
             return self._cache[int(frames)][1]
+        return self._runtime_reciprocal(np_, frames)
+
+    def reciprocal_like(self, b, frames, like):
+        """`reciprocal` for a known frame count as a tensor on `like`'s device, made once (eager calls);
+        numpy inside a trace, a graph tensor for a run-time count."""
+        if not isinstance(frames, (int, np.integer)):
+            return self._runtime_reciprocal(b.numpy, frames)
+        return self.constants.get(b, ("reciprocal", int(frames)), lambda: self.reciprocal(np, int(frames)), like)
+
+    def _runtime_reciprocal(self, np_, frames):
         window_sq = self.window_sq.astype("float32")
         stacked = np_.broadcast_to(window_sq, (1, frames, window_sq.size))
         sums = overlap_add(np_, stacked, frames, self.hop)[0]
@@ -136,16 +149,21 @@ class FFTTransform:
 
     def __init__(self, window, n_fft, hop):
         self.window, self.n_fft, self.hop = window, n_fft, hop
+        self.constants = DeviceConstants()
+
+    def window_like(self, b, like):
+        """The window as a tensor on `like`'s device, made once (numpy inside a trace)."""
+        return self.constants.get(b, "window", lambda: self.window, like)
 
     def stft(self, b, x):
         """`(batch, channels, samples)` (already padded) → real, imag `(batch, channels, frames, bins)`."""
         _refuse_onnx_export(b)
-        return b.math.stft(x, self.n_fft, self.hop, self.n_fft, window=self.window, center=False)
+        return b.math.stft(x, self.n_fft, self.hop, self.n_fft, window=self.window_like(b, x), center=False)
 
     def windowed_irfft(self, b, real, imag):
         """real, imag `(..., frames, bins)` → windowed segments `(..., frames, n_fft)`."""
         _refuse_onnx_export(b)
-        return b.numpy.multiply(b.math.irfft((real, imag), self.n_fft), self.window)
+        return b.numpy.multiply(b.math.irfft((real, imag), self.n_fft), self.window_like(b, real))
 
     def torch_image(self, x, channels_last):
         """Eager torch only: padded `(batch, channels, samples)` → a real_imag image by `torch.stft`
@@ -159,16 +177,17 @@ class FFTTransform:
             return None
         _refuse_onnx_export_torch()
         batch, channels, samples = x.shape
-        window = torch.as_tensor(self.window, device=x.device)
+        window = self.constants.get("torch", "window", lambda: self.window, x)
         spectrum = torch.stft(
             x.reshape(batch * channels, samples), self.n_fft, self.hop, window=window, center=False, return_complex=True
         )  # (batch * channels, bins, frames), a transposed view
         bins, frames = spectrum.shape[1:]
         spectrum = spectrum.reshape(batch, channels, bins, frames)
-        if channels_last:
-            image = torch.empty((batch, bins, frames, channels), dtype=spectrum.dtype, device=x.device)
-            image.copy_(spectrum.permute(0, 2, 3, 1))
-            return torch.view_as_real(image).reshape(batch, bins, frames, 2 * channels)
+        if channels_last:  # each (real, imag) pair moved as one float64: 1.1-1.2x faster than as a complex64
+            pairs = torch.view_as_real(spectrum).view(torch.float64).reshape(batch, channels, bins, frames)
+            image = torch.empty((batch, bins, frames, channels), dtype=torch.float64, device=x.device)
+            image.copy_(pairs.permute(0, 2, 3, 1))
+            return image.view(x.dtype).reshape(batch, bins, frames, 2 * channels)
         image = torch.empty((batch, channels, 2, bins, frames), dtype=x.dtype, device=x.device)
         image.copy_(torch.view_as_real(spectrum).permute(0, 1, 4, 2, 3))
         return image.reshape(batch, 2 * channels, bins, frames)
@@ -208,13 +227,13 @@ class FFTTransform:
         spectrum[:, :, frames + pad :].zero_()
         (torch.polar if polar else torch.complex)(first, second, out=spectrum[:, :, pad : frames + pad])
         segments = torch.fft.irfft(spectrum, n_fft, dim=-1)  # (batch, channels, frames + 2 pad, n_fft)
-        segments.mul_(torch.as_tensor(self.window, device=segments.device))
+        segments.mul_(self.constants.get("torch", "window", lambda: self.window, segments))
         row = (frames + 2 * pad) * n_fft
         shifted = segments.as_strided(
             (batch, channels, frames + pad, blocks, hop), (channels * row, row, n_fft, n_fft - hop, 1), pad * hop
         )  # [t, k, r] = segments[t + pad - k', k' hop + r] with k' = pad - k
         signal = shifted.sum(dim=3).reshape(batch, channels, total)[:, :, start : start + length]
-        scale = torch.as_tensor(reciprocal[start : start + length], device=signal.device)
+        scale = reciprocal[start : start + length]
         if channels_last:
             out = torch.empty((batch, length, channels), dtype=signal.dtype, device=signal.device).permute(0, 2, 1)
         else:
@@ -262,6 +281,7 @@ class MatmulTransform:
         angle = angle.T
         inverse = np.concatenate([scale * np.cos(angle), -scale * np.sin(angle)], axis=0)  # (2*bins, n_fft)
         self.inverse = (inverse * window.astype("float64")[None, :]).astype("float32")
+        self.constants = DeviceConstants()
 
     def stft(self, b, x):
         np_ = b.numpy
@@ -271,12 +291,14 @@ class MatmulTransform:
         x = np_.pad(x, ((0, 0), (0, 0), (0, self.blocks * self.hop)))[..., :used]
         x = np_.reshape(x, (_static(batch), channels, frames + self.blocks - 1, self.hop))  # the batch axis kept apart
         framed = np_.concatenate([x[:, :, k : k + frames, :] for k in range(self.blocks)], axis=-1)
-        spectrum = np_.matmul(framed, self.forward)  # (batch, channels, frames, 2*bins)
+        forward = self.constants.get(b, "forward", lambda: self.forward, x)
+        spectrum = np_.matmul(framed, forward)  # (batch, channels, frames, 2*bins)
         bins = self.n_fft // 2 + 1
         return spectrum[..., :bins], spectrum[..., bins:]
 
     def windowed_irfft(self, b, real, imag):
-        return b.numpy.matmul(b.numpy.concatenate([real, imag], axis=-1), self.inverse)
+        inverse = self.constants.get(b, "inverse", lambda: self.inverse, real)
+        return b.numpy.matmul(b.numpy.concatenate([real, imag], axis=-1), inverse)
 
 
 TRANSFORMS = {"fft": FFTTransform, "matmul": MatmulTransform}

@@ -13,6 +13,7 @@ from keras_spectro.functional.common import (
     safe_sqrt,
     standardize_data_format,
 )
+from keras_spectro.functional.constants import DeviceConstants
 from keras_spectro.functional.framing import MIN_WINDOW_SUM, TRANSFORMS, WindowSums, make_window, overlap_add
 
 PAD_MODES = ("constant", "reflect")
@@ -53,6 +54,7 @@ class STFTSettings:
         self.window_values = make_window(window, self.win_length, self.n_fft)
         self.transform = TRANSFORMS[dft](self.window_values, self.n_fft, self.hop_length)
         self.window_sums = WindowSums(self.window_values, self.hop_length)
+        self.constants = DeviceConstants()  # edge_bins and the zero it puts there, on the device
         self._check_covered(self.window_sums.steady(), "in the middle of the signal")
 
     def config(self):
@@ -164,7 +166,9 @@ class STFTSettings:
             half = self.n_fft // 2
             x = b.numpy.pad(x, ((0, 0), (0, 0), (half, half)), mode=self.pad_mode)
         real, imag = self.transform.stft(b, x)
-        return real, b.numpy.where(self.edge_bins, 0.0, imag)
+        edges = self.constants.get(b, "edge_bins", lambda: self.edge_bins, imag)
+        zero = self.constants.get(b, "zero", lambda: np.float32(0.0), imag)
+        return real, b.numpy.where(edges, zero, imag)
 
     @functools.cached_property
     def edge_bins(self):
@@ -180,7 +184,7 @@ class STFTSettings:
         frames = b.core.shape(real)[2]
         segments = self.transform.windowed_irfft(b, real, imag)  # (batch, channels, frames, n_fft)
         signal = overlap_add(np_, segments, frames, self.hop_length)
-        signal = np_.multiply(signal, self.window_sums.reciprocal(np_, frames))
+        signal = np_.multiply(signal, self.window_sums.reciprocal_like(b, frames, signal))
         if self.center:
             start = self.n_fft // 2
         else:  # no frame reaches the last (at most hop_length - 1) samples: they are 0
@@ -199,6 +203,10 @@ def stft_settings(
     """The checked, cached `STFTSettings` of these arguments (those of `stft`)."""
     if isinstance(window, (list, np.ndarray)):
         window = tuple(np.asarray(window, "float64").tolist())
+    if type(n_fft) is int and n_fft >= 1:  # defaults resolved: a layer and its inverse share one object
+        hop_length = max(1, n_fft // 4) if hop_length is None else hop_length
+        if win_length is None:
+            win_length = len(window) if isinstance(window, tuple) else n_fft
     return _cached_settings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
 
 
@@ -290,7 +298,7 @@ def image_to_waves(b, images, settings, representation, length, data_format):
     if b.name == "torch" and settings.dft == "fft" and is_known(length):
         frames = b.core.shape(first)[2]
         start = settings.n_fft // 2 if settings.center else 0
-        reciprocal = settings.window_sums.reciprocal(np, frames)
+        reciprocal = settings.window_sums.reciprocal_like(b, frames, first)
         signal = settings.transform.torch_inverse(
             first, second, representation == "mag_phase", reciprocal, start, int(length), data_format == "channels_last"
         )

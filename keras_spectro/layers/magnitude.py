@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from keras_spectro.functional.common import positive_int, safe_sqrt, standardize_data_format
+from keras_spectro.functional.constants import DeviceConstants
 from keras_spectro.functional.mel import mel_filters
 from keras_spectro.functional.spectrum import REPRESENTATIONS
 from keras_spectro.layers.base import InvertibleLayer
@@ -93,6 +94,12 @@ class MelScale(InvertibleLayer):
         # the inverse's constants: the pseudo-inverse, and the gradient step 1 / ||filters||^2
         self._pinv_t = np.linalg.pinv(filters).T.astype("float32")  # (n_mels, bins)
         self._step = (filters / max(np.linalg.norm(filters, 2) ** 2, 1e-30)).astype("float32")  # (n_mels, bins)
+        self._constants = DeviceConstants()  # the three matrices on the device, made once per device
+
+    def _matrix(self, name, like):
+        """`filters_t`, `pinv_t` or `step` as a tensor on `like`'s device (numpy inside a trace)."""
+        values = {"filters_t": lambda: self.filters.T, "pinv_t": lambda: self._pinv_t, "step": lambda: self._step}
+        return self._constants.get(self.backend, name, values[name], like)
 
     @property
     def bins(self):
@@ -141,16 +148,17 @@ class MelScale(InvertibleLayer):
     def call(self, inputs):
         np_ = self.backend.numpy
         x = self._frequency_last(self.backend.cast(inputs, "float32"))  # (batch, channels|frames, ..., bins)
-        return self.backend.cast(self._frequency_last(np_.matmul(x, self.filters.T)), self.compute_dtype)
+        return self.backend.cast(self._frequency_last(np_.matmul(x, self._matrix("filters_t", x))), self.compute_dtype)
 
     def inverse_call(self, inputs):
         np_ = self.backend.numpy
         mel = self._frequency_last(self.backend.cast(inputs, "float32"))
-        estimate = np_.matmul(mel, self._pinv_t)
+        filters_t, step_matrix = self._matrix("filters_t", mel), self._matrix("step", mel)
+        estimate = np_.matmul(mel, self._matrix("pinv_t", mel))
         estimate = np_.where(estimate < 0, 0.0, estimate)  # NaN stays NaN
         ahead, momentum = estimate, 1.0
         for _ in range(self.n_iter):  # FISTA on ||filters @ x - mel||^2, x >= 0
-            step = ahead - np_.matmul(np_.matmul(ahead, self.filters.T) - mel, self._step)
+            step = ahead - np_.matmul(np_.matmul(ahead, filters_t) - mel, step_matrix)
             step = np_.where(step < 0, 0.0, step)
             next_momentum = (1 + (1 + 4 * momentum * momentum) ** 0.5) / 2
             ahead = step + ((momentum - 1) / next_momentum) * (step - estimate)

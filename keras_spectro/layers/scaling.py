@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from keras_spectro.functional.common import refuse_at_run_time, standardize_data_format
+from keras_spectro.functional.constants import DeviceConstants
 from keras_spectro.layers.base import InvertibleLayer, current_value
 
 MODES = {"minmax": ("minimum", "maximum"), "standard": ("mean", "variance")}
@@ -87,8 +88,15 @@ class SpectrogramScaler(InvertibleLayer):
             return True
         if not self.built:
             return False
+        stamp = _value_stamp(self.count)
+        memo = getattr(self, "_adapted_memo", None)
+        if stamp is not None and memo is not None and memo[0] is stamp[0] and memo[1] == stamp[1]:
+            return memo[2]  # the same stored value as last time: no device-to-host read (a sync on a GPU)
         value = current_value(self.count)
-        return None if value is None else bool(value > 0)
+        adapted = None if value is None else bool(value > 0)
+        if stamp is not None and adapted is not None:
+            self._adapted_memo = (*stamp, adapted)
+        return adapted
 
     def _kept_axes(self, rank):
         if self.axis is None:
@@ -266,6 +274,25 @@ class SpectrogramScaler(InvertibleLayer):
         return config
 
 
+def _value_stamp(variable):
+    """(stored value, version) that changes whenever the variable is assigned, or None where none is known.
+
+    JAX stores a new immutable array at every assignment; torch assigns in place and bumps the
+    tensor's version counter. (TensorFlow: None, the value is read.)
+    """
+    backend = keras.backend.backend()
+    stored = getattr(variable, "_value", None)
+    if stored is None or backend not in ("jax", "torch"):
+        return None
+    if backend == "jax":
+        import jax
+
+        return None if isinstance(stored, jax.core.Tracer) else (stored, 0)
+    import torch
+
+    return None if torch.compiler.is_compiling() else (stored, stored._version)
+
+
 def _check_statistics(given, mode):
     """Refuses given statistics that no data has: NaN or inf, a negative variance, minimum > maximum."""
     first, second = (given[name] for name in MODES[mode])
@@ -321,17 +348,23 @@ class MagnitudePhaseScaling(InvertibleLayer):
         pairs = channels // 2
         self._shift = np.reshape(np.tile([0.0, self.phase_shift], pairs), shape).astype("float32")
         self._scale = np.reshape(np.tile([self.magnitude_scale, self.phase_scale], pairs), shape).astype("float32")
+        self._constants = DeviceConstants()  # _shift and _scale on the device, made once per device
         self.input_spec = keras.layers.InputSpec(ndim=len(input_shape), axes={axis: channels})
 
     def call(self, inputs):
         x = self.backend.cast(inputs, "float32")
         np_ = self.backend.numpy
-        return self.backend.cast(np_.divide(np_.add(x, self._shift), self._scale), self.compute_dtype)
+        shift, scale = (self._constants.get(self.backend, name, lambda v=v: v, x) for name, v in self._vectors())
+        return self.backend.cast(np_.divide(np_.add(x, shift), scale), self.compute_dtype)
+
+    def _vectors(self):
+        return (("shift", self._shift), ("scale", self._scale))
 
     def inverse_call(self, inputs):
         y = self.backend.cast(inputs, "float32")
         np_ = self.backend.numpy
-        return self.backend.cast(np_.subtract(np_.multiply(y, self._scale), self._shift), self.compute_dtype)
+        shift, scale = (self._constants.get(self.backend, name, lambda v=v: v, y) for name, v in self._vectors())
+        return self.backend.cast(np_.subtract(np_.multiply(y, scale), shift), self.compute_dtype)
 
     def get_config(self):
         return {
