@@ -9,7 +9,15 @@ from keras_spectro.files import open_audio, process_file, read_frames, read_resa
 from keras_spectro.layers.padding import MODES, padding_widths
 
 
-def load_audio(path, sample_rate=None, channels=None, length=None, mode="right", offset=0, resample=False):
+def load_audio(
+    path: str | os.PathLike,
+    sample_rate: int | None = None,
+    channels: int | None = None,
+    length: int | None = None,
+    mode: str = "right",
+    offset: int = 0,
+    resample: bool = False,
+) -> np.ndarray:
     """Reads an audio file, or a part of it, as float32 `(samples, channels)`.
 
     Only the samples returned are read from disk: memory grows with `length`,

@@ -1,6 +1,8 @@
 """Looking at spectrograms and waveforms (matplotlib), and writing WAV files (soundfile)."""
 
+import os
 import warnings
+from typing import Any
 
 import keras
 import numpy as np
@@ -11,7 +13,7 @@ from keras_spectro.files import atomic_write
 REDUCTIONS = {"mean": np.mean, "max": np.max, "min": np.min}
 
 
-def magnitudes(image, representation="real_imag", data_format=None):
+def magnitudes(image: Any, representation: str = "real_imag", data_format: str | None = None) -> np.ndarray:
     """The magnitude of each audio channel of one image: `(bins, frames, channels)`.
 
     Example: `magnitudes(stft(waves)[0])` for a stereo image → `(bins, frames, 2)`.
@@ -111,7 +113,7 @@ def plot_waveform(ax, wave, channel=None, mode="stack", sample_rate=None):
     return lines
 
 
-def save_wav(path, wave, sample_rate, subtype="PCM_16"):
+def save_wav(path: str | os.PathLike, wave: Any, sample_rate: int, subtype: str = "PCM_16") -> None:
     """Writes `(samples, channels)` or mono `(samples,)` audio, atomically.
 
     NaN or inf is refused (nothing is written); PCM subtypes clip samples

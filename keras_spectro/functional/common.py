@@ -1,10 +1,17 @@
 """What the functions and the layers share: the backend a tensor belongs to, argument checks, run-time checks."""
 
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
 from keras.src.utils.backend_utils import DynamicBackend
+
+# A tensor of the Keras backend, a tf tensor (inside tf.data) or a numpy array: the backends ship no types.
+Tensor = Any
+# A window name ("hann", "hamming", "blackman"), None (rectangular) or the window's values.
+Window = str | Sequence[float] | np.ndarray | None
 
 
 def backend_for(x):

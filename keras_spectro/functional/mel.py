@@ -3,9 +3,10 @@
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def hz_to_mel(hz, htk=False):
+def hz_to_mel(hz: ArrayLike, htk: bool = False) -> np.ndarray:
     """Mel values of frequencies in Hz: HTK's formula, or Slaney's (linear below 1 kHz, log above), as librosa."""
     hz = np.asarray(hz, "float64")
     if htk:
@@ -14,7 +15,7 @@ def hz_to_mel(hz, htk=False):
     return np.where(hz >= 1000.0, log_part, hz / (200.0 / 3))
 
 
-def mel_to_hz(mel, htk=False):
+def mel_to_hz(mel: ArrayLike, htk: bool = False) -> np.ndarray:
     """The inverse of `hz_to_mel`."""
     mel = np.asarray(mel, "float64")
     if htk:
@@ -22,7 +23,15 @@ def mel_to_hz(mel, htk=False):
     return np.where(mel >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mel - 15.0)), mel * (200.0 / 3))
 
 
-def mel_filters(sample_rate, n_fft, n_mels=128, fmin=0.0, fmax=None, htk=False, norm="slaney"):
+def mel_filters(
+    sample_rate: float,
+    n_fft: int,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: str | float | None = "slaney",
+) -> np.ndarray:
     """The `(n_mels, n_fft // 2 + 1)` triangular filter bank of `librosa.filters.mel`, float32, numpy only.
 
     `norm`: `"slaney"` (each filter divided by its width in Hz / 2), None, or a
@@ -40,6 +49,8 @@ def mel_filters(sample_rate, n_fft, n_mels=128, fmin=0.0, fmax=None, htk=False, 
     weights = np.maximum(0.0, np.minimum(lower, upper)).astype("float32")
     if norm == "slaney":
         weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    elif isinstance(norm, str):
+        raise ValueError(f"norm must be 'slaney', None or a positive number; got {norm!r}.")
     elif norm is not None:
         length = (
             np.sum(np.abs(weights.astype("float64")) ** norm, axis=1, keepdims=True) ** (1.0 / norm)

@@ -2,7 +2,15 @@
 
 import numpy as np
 
-from keras_spectro.functional.common import backend_for, checked, is_known, safe_sqrt, standardize_data_format
+from keras_spectro.functional.common import (
+    Tensor,
+    Window,
+    backend_for,
+    checked,
+    is_known,
+    safe_sqrt,
+    standardize_data_format,
+)
 from keras_spectro.functional.spectrum import parts_from_public, stft_settings, waves_from_first
 
 INITS = ("zeros", "random")
@@ -14,7 +22,7 @@ OPTIONS = (
 )  # the Griffin-Lim options, as GriffinLim and STFTSplit(griffin_lim=) take them
 
 
-def griffin_lim_options(n_iter=32, momentum=0.99, init="zeros", seed=0):
+def griffin_lim_options(n_iter=32, momentum=0.99, init="zeros", seed=0) -> tuple[int, float, str, int]:
     """The Griffin-Lim options, checked: `(n_iter, momentum, init, seed)`."""
     if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
         raise ValueError(f"n_iter must be a non-negative integer; got {n_iter!r}.")
@@ -63,21 +71,21 @@ def iterate(b, s, real, imag, settings, length, n_iter, momentum):
 
 
 def griffin_lim(
-    magnitudes,
-    n_fft=2048,
-    hop_length=None,
-    win_length=None,
-    window="hann",
-    center=True,
-    pad_mode="constant",
-    dft="fft",
-    n_iter=32,
-    momentum=0.99,
-    init="zeros",
-    seed=0,
-    length=None,
-    data_format=None,
-):
+    magnitudes: Tensor,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: Window = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    dft: str = "fft",
+    n_iter: int = 32,
+    momentum: float = 0.99,
+    init: str = "zeros",
+    seed: int = 0,
+    length: int | None = None,
+    data_format: str | None = None,
+) -> Tensor:
     """Waveforms whose STFT magnitudes approach `magnitudes`: librosa's fast Griffin-Lim (the `GriffinLim` layer's numbers).
 
     Args:

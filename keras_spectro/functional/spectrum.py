@@ -5,6 +5,8 @@ import functools
 import numpy as np
 
 from keras_spectro.functional.common import (
+    Tensor,
+    Window,
     backend_for,
     checked,
     is_known,
@@ -311,16 +313,16 @@ def image_to_waves(b, images, settings, representation, length, data_format):
 
 # --- the public functions -----------------------------------------------------------
 def stft(
-    waves,
-    n_fft=2048,
-    hop_length=None,
-    win_length=None,
-    window="hann",
-    center=True,
-    pad_mode="constant",
-    dft="fft",
-    data_format=None,
-):
+    waves: Tensor,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: Window = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    dft: str = "fft",
+    data_format: str | None = None,
+) -> tuple[Tensor, Tensor]:
     """The STFT of waveforms as (real, imag), the numbers of `librosa.stft`.
 
     Args:
@@ -356,18 +358,18 @@ def stft(
 
 
 def istft(
-    real,
-    imag,
-    n_fft=2048,
-    hop_length=None,
-    win_length=None,
-    window="hann",
-    center=True,
-    pad_mode="constant",
-    dft="fft",
-    length=None,
-    data_format=None,
-):
+    real: Tensor,
+    imag: Tensor,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: Window = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    dft: str = "fft",
+    length: int | None = None,
+    data_format: str | None = None,
+) -> Tensor:
     """The exact inverse of `stft`: (real, imag) → waveforms, `istft(*stft(x), length=samples)` equals `x`.
 
     Args: those of `stft`, and `length`: the samples to return (default: all the frames
@@ -388,7 +390,7 @@ def istft(
     return checked(b, waves_from_first(b, settings.overlap_add(b, first, second, length), data_format), checks)
 
 
-def magnitude(real, imag):
+def magnitude(real: Tensor, imag: Tensor) -> Tensor:
     """`|real + i imag|`, 0 with a 0 gradient where both are exactly 0 (NaN and inf pass through).
 
     Example: `magnitude(*stft(waves, n_fft=1024))` → `(batch, bins, frames, channels)`.
