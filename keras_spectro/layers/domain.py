@@ -155,7 +155,8 @@ class SpectrogramDomain(SpectroLayer):
         if self.data_format == "channels_first":
             return np_.reshape(images, (shape[0] * k, shape[1] // k, *shape[2:]))
         x = np_.reshape(images, (*shape[:-1], k, shape[-1] // k))
-        x = np_.moveaxis(x, -2, 1)
+        rank = len(shape) + 1  # positive axes: torch's ONNX export writes moveaxis(-2) as an invalid perm
+        x = np_.transpose(x, (0, rank - 2, *range(1, rank - 2), rank - 1))
         return np_.reshape(x, (shape[0] * k, *shape[1:-1], shape[-1] // k))
 
     def _checked_network(self, images):
