@@ -28,7 +28,7 @@ def apply(args):
     # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
     with ks.audio.open_audio(args.source) as file:
         seconds, channels, rate = file.frames / file.samplerate, file.channels, file.samplerate
-    check_target(args.source, args.output)
+    check_target(args.source, args.output)  # each source's file is checked once the model says how many
     try:
         model = keras.models.load_model(args.model, compile=False)
     except Exception as error:  # Keras raises many kinds here, often over several lines
@@ -38,7 +38,7 @@ def apply(args):
     verbose = int(sys.stdout.isatty())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ks.audio.process_file(
+        written = ks.audio.process_file(
             model,
             args.source,
             args.output,
@@ -53,10 +53,11 @@ def apply(args):
         if issubclass(warning.category, UserWarning) and "keras_spectro" in warning.filename:
             print("keras-spectro: warning:", warning.message, file=sys.stderr)
     took = max(time.perf_counter() - begin, 1e-6)
-    with ks.audio.open_audio(args.output) as file:
+    written = [written] if isinstance(written, str) else written
+    with ks.audio.open_audio(written[0]) as file:
         subtype = file.subtype
     print(
-        f"Wrote {args.output}: {seconds:.1f} s, {channels} channel(s) at {rate} Hz, {subtype}, in {took:.1f} s ({seconds / took:.1f}x real time)"
+        f"Wrote {', '.join(written)}: {seconds:.1f} s, {channels} channel(s) at {rate} Hz, {subtype}, in {took:.1f} s ({seconds / took:.1f}x real time)"
     )
 
 
@@ -229,7 +230,11 @@ def parser():
     )
     command.add_argument("source", help="the recording (any format libsndfile reads)")
     command.add_argument(
-        "-o", "--output", required=True, help="the result, a .wav or .flac file (the extension picks the format)"
+        "-o",
+        "--output",
+        required=True,
+        help="the result, a .wav or .flac file (the extension picks the format); for a model with several sources, "
+        "a name with {source} in it, which becomes 0, 1, ... (one file per source)",
     )
     command.add_argument(
         "--chunk-seconds", type=_number(True, "seconds"), default=10.0, help="seconds processed at a time (default: 10)"
@@ -261,7 +266,11 @@ def parser():
     command.add_argument("model", help="a .keras file holding a SpectrogramDomain")
     command.add_argument("source", help="the recording (any format libsndfile reads)")
     command.add_argument(
-        "-o", "--output", required=True, help="the result, a .wav or .flac file (the extension picks the format)"
+        "-o",
+        "--output",
+        required=True,
+        help="the result, a .wav or .flac file (the extension picks the format); for a model with several sources, "
+        "a name with {source} in it, which becomes 0, 1, ... (one file per source)",
     )
     command.add_argument(
         "--block-ms",

@@ -119,11 +119,19 @@ def process_file(
     Refused before the model runs, with a ValueError: a target that is the
     source; a model holding `AudioPadding` (it would pad or cut every chunk);
     a recording at another rate than the model's `sample_rate`, unless
-    `resample=True`; a subtype the target format cannot write. NaN or inf in
+    `resample=True`; a subtype the target format cannot write; a model with
+    several sources and a target without `{source}`. NaN or inf in
     the model's output is a ValueError. The target is written to a temporary
     file in its folder and renamed at the end: an error, Ctrl-C or SIGTERM
     leaves neither a partial target nor the temporary behind (SIGTERM raises
     `Terminated`, a `SystemExit` with code 143, after the cleanup).
+
+    A separation model (`SpectrogramDomain(..., sources=K)`) writes one file
+    per source: `{source}` in the target becomes 0, 1, ..., K - 1
+    (`"mix_{source}.wav"` → `mix_0.wav`, `mix_1.wav`), each chunked, checked and
+    cross-faded as above; the files appear together at the end or, after an
+    error in any of them, none does. A model with one source writes `{source}`
+    as 0.
 
     Args:
         model: a Keras model (or a `.keras` path, or a layer such as a
@@ -133,7 +141,8 @@ def process_file(
         source: an audio file (any libsndfile format); its channel count must
             be the model's input channel count. The output has its sample rate
             and sample count.
-        target: a `.wav` or `.flac` path (the extension picks the format).
+        target: a `.wav` or `.flac` path (the extension picks the format);
+            with `{source}` in it for a model with several sources.
         chunk_seconds, overlap_seconds: the chunk length and the overlap.
         subtype: e.g. `"PCM_16"`, `"FLOAT"`; default: the source's subtype when
             the target format can write it, else `"PCM_24"` (e.g. float into
@@ -147,13 +156,14 @@ def process_file(
             (as `load_audio(..., resample=True)`, soxr "HQ") and the output back
             (a soxr stream), instead of refusing the recording.
 
-    Returns: the target path.
+    Returns: the target path; for a target with `{source}`, the list of the paths written.
 
     Example:
 
     ```python
     model = keras.Sequential([keras.Input((None, 2)), SpectrogramDomain(pipeline, network)])
     process_file(model, "concert.flac", "concert_clean.flac", chunk_seconds=20)
+    process_file(separator, "mix.flac", "mix_{source}.flac")  # a 2-source model: mix_0.flac, mix_1.flac
     ```
     """
     source, target = os.fspath(source), os.fspath(target)
@@ -161,6 +171,8 @@ def process_file(
     if isinstance(model, (str, os.PathLike)):
         model = keras.saving.load_model(model, compile=False)
     inner = list(_inner_layers(model, set()))
+    sources = next((layer.sources for layer in inner if isinstance(layer, SpectrogramDomain)), 1)
+    targets = source_targets(source, target, sources)
     padding = next((layer for layer in inner if isinstance(layer, AudioPadding)), None)
     if padding is not None:
         raise ValueError(
@@ -183,28 +195,51 @@ def process_file(
         step, overlap, length, hop = _chunk_step(inner, rate, chunk_seconds, overlap_seconds)
         starts = [*range(0, total - length, step), max(0, -(-(total - length) // hop) * hop)]
         progress = keras.utils.Progbar(len(starts), unit_name="chunk") if verbose and len(starts) > 1 else None
-        restore, write = _on_sigterm(), None
+        restore, writers = _on_sigterm(), []
         try:
-            with atomic_write(target) as temporary:
-                write = _Writer(temporary, target, fmt, subtype, file, rate, clip)
+            with atomic_writes(targets) as temporaries:
                 try:
-                    _process_chunks(model, file, write, starts, length, total, rate, overlap, channels_first, progress)
-                    write.finish()
+                    for temporary, path in zip(temporaries, targets):
+                        writers.append(_Writer(temporary, path, fmt, subtype, file, rate, clip))
+
+                    def write(block):  # (samples, sources, channels)
+                        for k, writer in enumerate(writers):
+                            writer(block[:, k])
+
+                    _process_chunks(
+                        model, file, write, starts, length, total, rate, overlap, channels_first, progress, sources
+                    )
+                    for writer in writers:
+                        writer.finish()
                 finally:
-                    write.close()
+                    for writer in writers:
+                        writer.close()
         finally:
             restore()
-    return target
+    return targets if "{source}" in target else target
 
 
-def _process_chunks(model, file, write, starts, length, total, rate, overlap, channels_first, progress):
+def source_targets(source, target, sources):
+    """The file names `process_file` writes for a model with `sources` outputs: `{source}` → 0, 1, ...; checked."""
+    if sources > 1 and "{source}" not in target:
+        raise ValueError(
+            f"{target}: the model makes {sources} sources, one file each: put {{source}} in the target's name "
+            f"(e.g. out_{{source}}.wav, which becomes out_0.wav ... out_{sources - 1}.wav)."
+        )
+    targets = [target.replace("{source}", str(k)) for k in range(sources)]
+    for path in targets:
+        check_target(source, path)
+    return targets
+
+
+def _process_chunks(model, file, write, starts, length, total, rate, overlap, channels_first, progress, sources=1):
     """Runs the model over the chunks starting at `starts`, cross-fades the overlaps and writes the result."""
-    fade = _fade(overlap)
+    fade = _fade(overlap)[:, None]  # over (samples, sources, channels)
     written, pending = 0, None
     for i, start in enumerate(starts):
         stop = min(start + length, total)
         wave = read_resampled(file, start, stop, rate) if rate != file.samplerate else read_frames(file, start, stop)
-        result = _run(model, wave, length if len(starts) > 1 else len(wave), channels_first)[written - start :]
+        result = _run(model, wave, length if len(starts) > 1 else len(wave), channels_first, sources)[written - start :]
         if pending is not None:
             result[:overlap] = pending + result[:overlap] * (1 - fade)
         if i < len(starts) - 1:
@@ -223,14 +258,28 @@ def atomic_write(path):
     The file appears whole or not at all. Example:
     `with atomic_write("out.wav") as temporary: soundfile.write(temporary, wave, 44100, format="WAV")`
     """
-    folder, name = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
-    try:
+    with atomic_writes([path]) as (temporary,):
         yield temporary
-        os.replace(temporary, path)
+
+
+@contextlib.contextmanager
+def atomic_writes(paths):
+    """`atomic_write` for several files: yields one temporary per path; all are renamed when the block ends, or none.
+
+    Example: `with atomic_writes(["a.wav", "b.wav"]) as (a, b): ...`
+    """
+    temporaries = []
+    for path in paths:
+        folder, name = os.path.split(os.path.abspath(path))
+        temporaries.append(os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp"))
+    try:
+        yield temporaries
+        for temporary, path in zip(temporaries, paths):
+            os.replace(temporary, path)
     except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        for temporary in temporaries:
+            if os.path.exists(temporary):
+                os.remove(temporary)
         raise
 
 
@@ -246,8 +295,11 @@ def _on_sigterm():
     return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
 
 
-def _run(model, wave, size, channels_first):
-    """The model's output for `wave` `(samples, channels)`, zero-padded to `size` samples and cut back; finite."""
+def _run(model, wave, size, channels_first, sources=1):
+    """The model's output for `wave` `(samples, channels)`, zero-padded to `size` samples and cut back; finite.
+
+    Returned as `(samples, sources, channels)`.
+    """
     batch = np.pad(wave, ((0, size - len(wave)), (0, 0)))[None]
     batch = np.swapaxes(batch, 1, 2) if channels_first else batch
     if isinstance(model, keras.Model):
@@ -255,15 +307,21 @@ def _run(model, wave, size, channels_first):
     else:
         result = model(batch)
     result = np.array(keras.ops.convert_to_numpy(result), dtype="float32")
-    if result.shape != batch.shape:
+    if sources == 1 and result.shape != batch.shape:
         raise ValueError(
             f"The model must return waveforms of the shape it gets; it maps {batch.shape} to {result.shape}."
         )
-    result = np.swapaxes(result, 1, 2) if channels_first else result
+    if sources > 1 and result.shape != (1, sources, *batch.shape[1:]):
+        raise ValueError(
+            f"The model (sources={sources}) must return (batch, {sources}, ...) waveforms, one per source, of the "
+            f"shape it gets; it maps {batch.shape} to {result.shape}."
+        )
+    result = result[:, None] if sources == 1 else result  # (1, sources, samples, channels) or channels_first
+    result = np.swapaxes(result, 2, 3) if channels_first else result
     bad = result.size - np.count_nonzero(np.isfinite(result))
     if bad:
         raise ValueError(f"The model's output holds {bad} NaN or inf samples; nothing was written.")
-    return result[0, : len(wave)]
+    return np.swapaxes(result[0], 0, 1)[: len(wave)]
 
 
 class _Writer:

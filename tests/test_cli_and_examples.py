@@ -194,6 +194,7 @@ def test_demo_trains_saves_loads_and_writes(tmp_path):
         ("tf_data.py", "tf.data training"),
         ("torch_loop.py", "torch loop on cpu"),
         ("long_recording.py", "SNR over the whole recording"),
+        ("separate.py", "SI-SDR mixture"),
     ],
 )
 def test_examples_run(script, expected, tmp_path):
@@ -203,6 +204,10 @@ def test_examples_run(script, expected, tmp_path):
     assert expected in _run(args, tmp_path, quiet=script != "denoise.py")
     if script == "quickstart.py":
         assert (tmp_path / "out" / "quickstart.png").exists()
+    if script == "separate.py":
+        written = {"mixture", "estimate_0", "estimate_1", "reference_0", "reference_1"}
+        lengths = {soundfile.info(tmp_path / "out" / f"{name}.wav").frames for name in written}
+        assert len(lengths) == 1 and (tmp_path / "out" / "separate.png").exists()
     if script == "long_recording.py":
         assert (
             soundfile.info(tmp_path / "out" / "long_denoised.wav").frames

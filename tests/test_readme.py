@@ -41,3 +41,16 @@ def test_the_readme_example_runs_as_pasted(tmp_path):
     assert run.stdout.strip().splitlines()[-1] == "(1, 187009, 2)"  # the whole recording, as the comment says
     assert "Warning" not in run.stderr, run.stderr[-3000:]
     assert (tmp_path / "denoiser.keras").exists()
+
+
+def test_the_separation_example_runs_as_pasted(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-c", _example("## Separation")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip().splitlines()[-1] == "(1, 2, 8000, 1)"

@@ -1,8 +1,8 @@
-"""`SpectrogramDomain`: waveforms → images → a network → waveforms of the same shape."""
+"""`SpectrogramDomain`: waveforms → images → a network → waveforms of the same shape (or one per source)."""
 
 import keras
 
-from keras_spectro.functional.common import checked, is_known, is_runtime, standardize_data_format
+from keras_spectro.functional.common import checked, is_known, is_runtime, positive_int, standardize_data_format
 from keras_spectro.layers.base import InvertibleLayer, SpectroLayer
 from keras_spectro.layers.pipeline import SpectrogramPipeline
 
@@ -24,8 +24,16 @@ class SpectrogramDomain(SpectroLayer):
             from waveforms to images.
         network: a Keras layer or model from images to images of the same
             shape (for any length, one that takes any frame count); None: the identity.
+            With `sources=K`: to `K *` the image channels, source-major.
         data_format: the waveform layout, `"channels_last"` `(batch, samples,
             channels)` or `"channels_first"` `(batch, channels, samples)`.
+        sources: K, the waveforms the network's images make. With K > 1
+            each of the K sets of images goes back through the pipeline (the
+            forward's statistics and length), and the output is `(batch, K,
+            samples, channels)` (channels_first: `(batch, K, channels,
+            samples)`). 1: the output has the input's shape.
+        mixture_consistency: (K > 1) add an equal share of `input - sum of
+            the sources` to each source, so that the sources sum to the input.
 
     Example:
 
@@ -35,10 +43,13 @@ class SpectrogramDomain(SpectroLayer):
     domain.adapt(clips, batch_size=8)                   # adapts the pipeline
     model = keras.Sequential([keras.Input((None, 2)), domain])
     model.predict(recording[None])                      # (1, any length, 2) → the same shape
+
+    separator = SpectrogramDomain(pipeline, network=mask_network, sources=2)  # images: 4 → 2 * 4 channels
+    separator(mixtures)                                 # (batch, samples, 2) → (batch, 2, samples, 2)
     ```
     """
 
-    def __init__(self, pipeline, network=None, data_format=None, **kwargs):
+    def __init__(self, pipeline, network=None, data_format=None, sources=1, mixture_consistency=False, **kwargs):
         super().__init__(**kwargs)
         if isinstance(pipeline, dict):
             pipeline = keras.saving.deserialize_keras_object(pipeline)
@@ -55,6 +66,12 @@ class SpectrogramDomain(SpectroLayer):
         self.pipeline = pipeline
         self.network = network
         self.data_format = standardize_data_format(data_format)
+        self.sources = positive_int(sources, "sources")
+        if not isinstance(mixture_consistency, bool):
+            raise ValueError(f"mixture_consistency must be True or False; got {mixture_consistency!r}.")
+        if mixture_consistency and self.sources == 1:
+            raise ValueError("mixture_consistency=True shares the mixture among sources: it needs sources > 1.")
+        self.mixture_consistency = mixture_consistency
 
     @property
     def sample_rate(self):
@@ -64,6 +81,23 @@ class SpectrogramDomain(SpectroLayer):
     def _channel_axis(self):
         return 2 if self.data_format == "channels_last" else 1
 
+    def _network_shape(self, image_shape):
+        """The images the network must return for `image_shape`: `sources *` the channels."""
+        shape = list(image_shape)
+        axis = len(shape) - 1 if self.data_format == "channels_last" else 1
+        if self.sources > 1 and is_known(shape[axis]):
+            shape[axis] *= self.sources
+        return tuple(shape)
+
+    def _refusal(self, images, out):
+        if self.sources == 1:
+            return f"The network must return images of the shape it gets: it maps {images} to {out}"
+        return (
+            f"SpectrogramDomain(sources={self.sources}): the network must return {self.sources} sets of images, "
+            f"concatenated source-major on the channel axis ({self.sources} x the image channels), of the shape "
+            f"{self._network_shape(images)}; it maps {images} to {out}"
+        )
+
     def build(self, input_shape):
         layout = "(batch, samples, channels)" if self.data_format == "channels_last" else "(batch, channels, samples)"
         if len(input_shape) != 3 or input_shape[self._channel_axis()] is None:
@@ -71,43 +105,66 @@ class SpectrogramDomain(SpectroLayer):
                 f"SpectrogramDomain expects waveforms {layout} with a known channel count; got shape {tuple(input_shape)}."
             )
         self.pipeline.build(input_shape)
-        image_shape = self.pipeline.compute_output_shape(input_shape)
+        image_shape = tuple(self.pipeline.compute_output_shape(input_shape))
         if self.network is not None:
             if not self.network.built:
                 self.network.build(image_shape)
-            out = tuple(self.network.compute_output_shape(image_shape))
-            if len(out) != len(image_shape) or any(
-                a is not None and b is not None and a != b for a, b in zip(out, image_shape)
+            out, expected = tuple(self.network.compute_output_shape(image_shape)), self._network_shape(image_shape)
+            if len(out) != len(expected) or any(
+                a is not None and b is not None and a != b for a, b in zip(out, expected)
             ):
-                raise ValueError(
-                    f"The network must return images of the shape it gets: it maps {tuple(image_shape)} to {out}."
-                )
+                raise ValueError(self._refusal(image_shape, out) + ".")
+        elif self.sources > 1:
+            raise ValueError(
+                f"SpectrogramDomain(sources={self.sources}) needs a network that makes the {self.sources} sources' images."
+            )
         self.input_spec = keras.layers.InputSpec(ndim=3, axes={self._channel_axis(): input_shape[self._channel_axis()]})
 
     def call(self, inputs):
-        steps = self.pipeline.steps
+        b, steps, k = self.backend, self.pipeline.steps, self.sources
         shapes, x = [], inputs
         for step in steps:
-            shapes.append(self.backend.core.shape(x))
+            shapes.append(b.core.shape(x))
             x = step(x)
         if self.network is not None:
             x = self._checked_network(x)
+        if k > 1:  # the K sets of images as K times the batch, one state for all
+            x = self._fold(x)
+            shapes = [(shape[0] * k, *shape[1:]) for shape in shapes]
         for step, shape in zip(reversed(steps), reversed(shapes)):
-            step.backend.set_backend(self.backend.name)  # TensorFlow inside tf.data, as this layer
+            step.backend.set_backend(b.name)  # TensorFlow inside tf.data, as this layer
             try:
                 x = step.invert(x, shape)
             finally:
                 step.backend.reset()
+        if k == 1:
+            return x
+        shape = b.core.shape(x)
+        x = b.numpy.reshape(
+            x, (shape[0] // k, k, *shape[1:])
+        )  # (batch, K, samples, channels) or (batch, K, channels, samples)
+        if self.mixture_consistency:
+            mixture = b.numpy.expand_dims(b.cast(inputs, x.dtype), 1)
+            x = x + (mixture - b.numpy.sum(x, axis=1, keepdims=True)) / k
         return x
 
+    def _fold(self, images):
+        """`(batch, ..., K * c)` images → `(batch * K, ..., c)` (channels_first: the channel axis 1), sources batch-minor."""
+        np_, k = self.backend.numpy, self.sources
+        shape = self.backend.core.shape(images)
+        if self.data_format == "channels_first":
+            return np_.reshape(images, (shape[0] * k, shape[1] // k, *shape[2:]))
+        x = np_.reshape(images, (*shape[:-1], k, shape[-1] // k))
+        rank = len(shape) + 1  # positive axes: torch's ONNX export writes moveaxis(-2) as an invalid perm
+        x = np_.transpose(x, (0, rank - 2, *range(1, rank - 2), rank - 1))
+        return np_.reshape(x, (shape[0] * k, *shape[1:-1], shape[-1] // k))
+
     def _checked_network(self, images):
-        """The network's images, refused (now, or as a TensorFlow graph runs) unless they have the input's shape."""
+        """The network's images, refused (now, or as a TensorFlow graph runs) unless they have the shape expected."""
         b = self.backend
         out = self.network(images)
-        before, after = b.core.shape(images), b.core.shape(out)
-        message = (
-            f"The network must return images of the shape it gets: it maps {tuple(images.shape)} to {tuple(out.shape)}"
-        )
+        before, after = self._network_shape(b.core.shape(images)), b.core.shape(out)
+        message = self._refusal(tuple(images.shape), tuple(out.shape))
         if len(before) != len(after):
             raise ValueError(message + ".")
         conditions = []
@@ -122,7 +179,8 @@ class SpectrogramDomain(SpectroLayer):
         return checked(b, out, conditions)
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        input_shape = tuple(input_shape)
+        return input_shape if self.sources == 1 else (input_shape[0], self.sources, *input_shape[1:])
 
     def adapt(self, data, batch_size=None, steps=None, verbose=0):
         """Adapts the pipeline on waveforms `data` (as `SpectrogramPipeline.adapt`)."""
@@ -134,4 +192,6 @@ class SpectrogramDomain(SpectroLayer):
             "pipeline": keras.saving.serialize_keras_object(self.pipeline),
             "network": None if self.network is None else keras.saving.serialize_keras_object(self.network),
             "data_format": self.data_format,
+            "sources": self.sources,
+            "mixture_consistency": self.mixture_consistency,
         }
