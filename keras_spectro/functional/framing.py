@@ -183,11 +183,16 @@ class FFTTransform:
         )  # (batch * channels, bins, frames), a transposed view
         bins, frames = spectrum.shape[1:]
         spectrum = spectrum.reshape(batch, channels, bins, frames)
-        if channels_last:  # each (real, imag) pair moved as one float64: 1.1-1.2x faster than as a complex64
+        if channels_last and not (torch.is_grad_enabled() and x.requires_grad):
+            # each (real, imag) pair moved as one float64: 1.1-1.2x faster than as a complex64 (a dtype view has no gradient)
             pairs = torch.view_as_real(spectrum).view(torch.float64).reshape(batch, channels, bins, frames)
             image = torch.empty((batch, bins, frames, channels), dtype=torch.float64, device=x.device)
             image.copy_(pairs.permute(0, 2, 3, 1))
             return image.view(x.dtype).reshape(batch, bins, frames, 2 * channels)
+        if channels_last:
+            image = torch.empty((batch, bins, frames, channels), dtype=spectrum.dtype, device=x.device)
+            image.copy_(spectrum.permute(0, 2, 3, 1))
+            return torch.view_as_real(image).reshape(batch, bins, frames, 2 * channels)
         image = torch.empty((batch, channels, 2, bins, frames), dtype=x.dtype, device=x.device)
         image.copy_(torch.view_as_real(spectrum).permute(0, 1, 4, 2, 3))
         return image.reshape(batch, 2 * channels, bins, frames)
