@@ -129,6 +129,8 @@ def test_onnx_export_of_the_fft_is_refused_without_a_file(model, tmp_path):
 
 @pytest.mark.skipif(BACKEND != "jax", reason="the JAX export path (jax2onnx) with a symbolic batch")
 def test_onnx_from_jax_takes_any_batch_at_a_fixed_length(model, tmp_path):
+    if model.layers[0].sources > 1:
+        pytest.skip("a K-source domain folds the sources into the batch axis: jax2onnx needs a fixed batch there")
     path = tmp_path / "batch.onnx"
     model.export(path, format="onnx", input_signature=_signature((None,) + SHAPES[0][1:]))
     session = onnxruntime.InferenceSession(str(path))
