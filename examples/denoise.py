@@ -32,6 +32,8 @@ import numpy as np
 import keras_spectro as ks
 from keras_spectro.demo import snr
 
+from _plots import one_scale_spectrograms  # examples/_plots.py
+
 DATA = pathlib.Path(__file__).resolve().parent / "data" / "utterances"
 RATE, SEGMENT, SNR_DB = 16000, 16000, 0.0
 N_FFT, HOP = 512, 256
@@ -123,31 +125,10 @@ def main(out_dir, epochs, steps, batch_size=8, loss="sisdr"):
     for name, wave in zip(written, (noisy, denoised, clean)):
         ks.utils.save_wav(written[name], wave, RATE)
     png = out_dir / "denoise.png"
-    plot(png, {"noisy": noisy, "denoised": denoised, "clean": clean})
+    one_scale_spectrograms(png, {"noisy": noisy, "denoised": denoised, "clean": clean}, N_FFT, HOP, RATE)
     print(
         f"Wrote to {out_dir}/: {', '.join(p.name for p in written.values())} (listen and compare), {png.name}, speech_denoiser.keras"
     )
-
-
-def plot(path, waves):
-    """The three spectrograms (mean of channels, dB) on one colour scale with one colour bar."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    stft = ks.STFTSplit(n_fft=N_FFT, hop_length=HOP, representation="mag_phase")
-    images = {title: keras.ops.convert_to_numpy(stft(wave[None])[0]) for title, wave in waves.items()}
-    top = 20 * np.log10(max(image[..., 0::2].max() for image in images.values()))  # the loudest magnitude, in dB
-    fig, axes = plt.subplots(1, len(images), figsize=(15, 4), sharey=True, constrained_layout=True)
-    for ax, (title, image) in zip(axes, images.items()):
-        artist = ks.utils.plot_spectrogram(
-            ax, image, db_power=2, representation="mag_phase", sample_rate=RATE, hop_length=HOP, vmin=top - 80, vmax=top
-        )
-        ax.set_title(title)
-    fig.colorbar(artist, ax=axes, label="dB")
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ import numpy as np
 
 import keras_spectro as ks
 
+from _plots import one_scale_spectrograms  # examples/_plots.py
+
 DATA = pathlib.Path(__file__).resolve().parent / "data" / "utterances"
 RATE, SEGMENT, SOURCES = 16000, 16000, 2
 N_FFT, HOP = 512, 128
@@ -157,32 +159,11 @@ def main(out_dir, epochs, steps, batch_size=16, width=128):
     waves.update({f"reference_{k}": references[k] for k in range(SOURCES)})
     for name, wave in waves.items():
         ks.utils.save_wav(out_dir / f"{name}.wav", wave, RATE, subtype="FLOAT")
-    plot(out_dir / "separate.png", waves)
+    one_scale_spectrograms(out_dir / "separate.png", waves, N_FFT, HOP, RATE, width=20, dpi=72)
     print(
         f"Wrote to {out_dir}/: {', '.join(f'{name}.wav' for name in waves)} (listen and compare), "
         f"separate.png, separator.keras; {time.perf_counter() - begin:.0f} s in all"
     )
-
-
-def plot(path, waves):
-    """The spectrograms (mean of channels, dB) on one colour scale with one colour bar."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    stft = ks.STFTSplit(n_fft=N_FFT, hop_length=HOP, representation="mag_phase")
-    images = {title: keras.ops.convert_to_numpy(stft(wave[None])[0]) for title, wave in waves.items()}
-    top = 20 * np.log10(max(image[..., 0::2].max() for image in images.values()))  # the loudest magnitude, in dB
-    fig, axes = plt.subplots(1, len(images), figsize=(20, 4), sharey=True, constrained_layout=True)
-    for ax, (title, image) in zip(axes, images.items()):
-        artist = ks.utils.plot_spectrogram(
-            ax, image, db_power=2, representation="mag_phase", sample_rate=RATE, hop_length=HOP, vmin=top - 80, vmax=top
-        )
-        ax.set_title(title)
-    fig.colorbar(artist, ax=axes, label="dB")
-    fig.savefig(path, dpi=72)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

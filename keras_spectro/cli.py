@@ -185,6 +185,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"keras-spectro: error: {message} (see {self.prog} --help)\n")
 
 
+def _model_source_output(command, model_help, output_more=""):
+    """The arguments `apply` and `stream` share: the model, the recording and the result."""
+    command.add_argument("model", help=model_help)
+    command.add_argument("source", help="the recording (any format libsndfile reads)")
+    command.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="the result, a .wav or .flac file (the extension picks the format)" + output_more,
+    )
+
+
 def parser():
     top = _Parser(prog="keras-spectro", description="Spectrogram images of audio files, and back.")
     commands = top.add_subparsers(dest="command", required=True)
@@ -225,16 +237,10 @@ def parser():
     command = commands.add_parser(
         "apply", help="run a saved audio-to-audio model over a recording of any length, chunk by chunk"
     )
-    command.add_argument(
-        "model", help="a .keras file: a model from waveforms to waveforms (e.g. holding a SpectrogramDomain)"
-    )
-    command.add_argument("source", help="the recording (any format libsndfile reads)")
-    command.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        help="the result, a .wav or .flac file (the extension picks the format); for a model with several sources, "
-        "a name with {source} in it, which becomes 0, 1, ... (one file per source)",
+    _model_source_output(
+        command,
+        "a .keras file: a model from waveforms to waveforms (e.g. holding a SpectrogramDomain)",
+        "; for a model with several sources, a name with {source} in it, which becomes 0, 1, ... (one file per source)",
     )
     command.add_argument(
         "--chunk-seconds", type=_number(True, "seconds"), default=10.0, help="seconds processed at a time (default: 10)"
@@ -263,15 +269,7 @@ def parser():
         "stream",
         help="run a saved SpectrogramDomain model over a recording block by block, as on live audio; report latency and real-time factor",
     )
-    command.add_argument("model", help="a .keras file holding a SpectrogramDomain")
-    command.add_argument("source", help="the recording (any format libsndfile reads)")
-    command.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        help="the result, a .wav or .flac file (the extension picks the format); for a model with several sources, "
-        "a name with {source} in it, which becomes 0, 1, ... (one file per source)",
-    )
+    _model_source_output(command, "a .keras file holding a SpectrogramDomain (of one source)")
     command.add_argument(
         "--block-ms",
         type=_number(True, "milliseconds"),
