@@ -71,7 +71,9 @@ def overlap_add(np_, segments, count, hop):
         return shaped(segments, count * hop)[..., :end]
     segments = shaped(segments, count, blocks, hop)
     if blocks <= LOOPED_BLOCKS:
-        shifted = [np_.pad(segments[..., k, :], keep + ((k, blocks - 1 - k), (0, 0))) for k in range(blocks)]
+        # split, not segments[..., k, :]: TensorFlow's gradient of an element slice is 4x slower
+        pieces = np_.split(segments, blocks, axis=-2)  # each (n, ..., count, 1, hop)
+        shifted = [np_.pad(p, keep + ((k, blocks - 1 - k), (0, 0), (0, 0))) for k, p in enumerate(pieces)]
         total = shifted[0]
         for part in shifted[1:]:
             total = total + part

@@ -265,13 +265,15 @@ def parts_from_image(b, images, data_format):
     """An interleaved image → its two parts `(batch, channels, frames, bins)`, as float32."""
     np_ = b.numpy
     x = b.cast(images, "float32")
+    # the parts axis first, then unstacked: TensorFlow's gradient of x[..., 0] is 3.5x slower (benchmarks/fit_overhead.py)
     if data_format == "channels_last":
         batch, bins, frames, channels = b.core.shape(x)
-        x = np_.transpose(np_.reshape(x, (batch, bins, frames, channels // 2, 2)), (0, 3, 2, 1, 4))
+        x = np_.transpose(np_.reshape(x, (batch, bins, frames, channels // 2, 2)), (4, 0, 3, 2, 1))
     else:
         batch, channels, bins, frames = b.core.shape(x)
-        x = np_.transpose(np_.reshape(x, (batch, channels // 2, 2, bins, frames)), (0, 1, 4, 3, 2))
-    return x[..., 0], x[..., 1]
+        x = np_.transpose(np_.reshape(x, (batch, channels // 2, 2, bins, frames)), (2, 0, 1, 4, 3))
+    first, second = b.core.unstack(x, 2, axis=0)
+    return first, second
 
 
 # --- what the STFT layers compute -----------------------------------------------------
