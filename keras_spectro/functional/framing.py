@@ -199,6 +199,21 @@ class FFTTransform:
         image.copy_(torch.view_as_real(spectrum).permute(0, 1, 4, 2, 3))
         return image.reshape(batch, 2 * channels, bins, frames)
 
+    def torch_segments(self, images):
+        """torch, channels_last real_imag float32 images `(batch, bins, frames, 2 * channels)` → windowed
+        segments `(batch, channels, frames, n_fft)`, reading each (real, imag) pair as one complex number.
+
+        With a gradient, 2.4x faster than splitting the parts and joining them again (benchmarks/fit_overhead.py).
+        """
+        import torch
+
+        _refuse_onnx_export_torch()
+        batch, bins, frames, parts = images.shape
+        pairs = images.contiguous().reshape(batch, bins, frames, parts // 2, 2)
+        spectrum = torch.view_as_complex(pairs).permute(0, 3, 2, 1)  # (batch, channels, frames, bins)
+        window = self.constants.get("torch", "window", lambda: self.window, images)
+        return torch.fft.irfft(spectrum, self.n_fft) * window
+
     def torch_inverse(self, first, second, polar, reciprocal, start, length, channels_last):
         """Eager torch only: the whole inverse in 8 large ops, or None where it does not apply.
 

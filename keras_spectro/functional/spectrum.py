@@ -182,9 +182,12 @@ class STFTSettings:
 
     def overlap_add(self, b, real, imag, length):
         """real, imag `(batch, channels, frames, bins)` → float32 waveforms `(batch, channels, length)`."""
+        return self.waves_from_segments(b, self.transform.windowed_irfft(b, real, imag), length)
+
+    def waves_from_segments(self, b, segments, length):
+        """Windowed segments `(batch, channels, frames, n_fft)` → float32 waveforms `(batch, channels, length)`."""
         np_ = b.numpy
-        frames = b.core.shape(real)[2]
-        segments = self.transform.windowed_irfft(b, real, imag)  # (batch, channels, frames, n_fft)
+        frames = b.core.shape(segments)[2]
         signal = overlap_add(np_, segments, frames, self.hop_length)
         signal = np_.multiply(signal, self.window_sums.reciprocal_like(b, frames, signal))
         if self.center:
@@ -308,6 +311,9 @@ def image_to_waves(b, images, settings, representation, length, data_format):
         )
         if signal is not None:
             return waves_from_first(b, signal, data_format)
+    if b.name == "torch" and settings.dft == "fft" and representation == "real_imag" and data_format == "channels_last":
+        segments = settings.transform.torch_segments(b.cast(images, "float32"))
+        return waves_from_first(b, settings.waves_from_segments(b, segments, length), data_format)
     if representation == "mag_phase":
         first, second = first * b.numpy.cos(second), first * b.numpy.sin(second)
     return waves_from_first(b, settings.overlap_add(b, first, second, length), data_format)
