@@ -5,7 +5,7 @@ a `SpectrogramDomain` model (audio in, audio out) against the same network train
 precomputed images, epochs alternating in one process, medians after a warm-up epoch. Each
 backend runs in a subprocess; with default compile settings and with `jit_compile=True`.
 
-    python benchmarks/fit_overhead.py [--backends tensorflow torch jax] [--epochs 5] [--jit default true]
+    python benchmarks/fit_overhead.py [--backends tensorflow torch jax] [--epochs 10] [--jit default true]
 """
 
 import argparse
@@ -66,7 +66,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "torch", "jax"])
     parser.add_argument("--jit", nargs="+", default=["default", "true"])
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--timeout", type=int, default=900)
     args = parser.parse_args()
     print(
