@@ -55,7 +55,7 @@ def overlap_add(np_, segments, count, hop):
 
     Example: `overlap_add(np, np.ones((1, 3, 4)), 3, 2)` → `[[1, 1, 2, 2, 2, 2, 1, 1]]`.
     """
-    size = segments.shape[-1]
+    size = int(segments.shape[-1])  # n_fft (or a hop): always known; an int keeps `blocks` one (torch ONNX traces)
     first, rest = _static(segments.shape[0]), tuple(int(d) for d in segments.shape[1:-2])
     lead = len(rest) + 1  # the axes before the frames
     keep = ((0, 0),) * lead
