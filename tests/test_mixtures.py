@@ -309,3 +309,30 @@ def test_to_tf_dataset_and_torch_batches_give_the_same_batches(corpus):
     for (x, y), (ex, ey) in zip(TorchBatches(make()), expected, strict=True):
         np.testing.assert_array_equal(x.numpy(), ex)
         np.testing.assert_array_equal(y.numpy(), ey)
+
+
+def test_channel_counts_and_worker_processes_with_a_pipeline_are_refused_clearly(corpus):
+    mono = corpus["noises"][1]
+    with pytest.raises(ValueError, match="noise_0.wav: 2 channels, expected 1"):
+        MixtureDataset([mono], corpus["noises"][:1], length=LENGTH, batches=1, seed=0)[0]
+    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=64)])
+    if BACKEND != "torch":
+        with pytest.raises(ValueError, match="use_multiprocessing=True with a pipeline"):
+            MixtureDataset(corpus["clean"], length=LENGTH, pipeline=to_images, workers=2, use_multiprocessing=True)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="forked worker processes are safe under torch only")
+def test_worker_processes_give_the_same_batches(corpus):
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    make = lambda **kw: MixtureDataset(
+        corpus["clean"], corpus["noises"], length=LENGTH, batch_size=2, batches=3, seed=5, **kw
+    )
+    adapter = PyDatasetAdapter(make(workers=2, use_multiprocessing=True), shuffle=False)
+    adapter.on_epoch_begin()
+    got = [tuple(np.asarray(x) for x in batch) for batch in adapter.get_numpy_iterator()]
+    adapter.on_epoch_end()
+    expected = make()
+    for i, (x, y) in enumerate(got):
+        np.testing.assert_array_equal(x, expected[i][0])
+        np.testing.assert_array_equal(y, expected[i][1])
