@@ -24,9 +24,10 @@ Prints the SI-SDR of the mixture and of the separated voices against the referen
 better ordering of the two) and the improvement, and writes the first held-out mixture,
 both estimates and both references (mixture.wav, estimate_0.wav, estimate_1.wav,
 reference_0.wav, reference_1.wav), separate.png (their spectrograms on one colour scale)
-and separator.keras to the output folder (-o, default separate_out). Measured on two shared
-CPU cores (other jobs running): JAX 0.0 dB -> 6.6 dB in 4 minutes, TensorFlow 0.0 -> 6.7 dB in
-6 minutes; on PyTorch Keras' GRU runs frame by frame in Python (minutes per epoch), so the full
+and separator.keras to the output folder (-o, default separate_out). Measured on two CPU
+cores shared with other jobs (load 5-10): JAX 0.0 dB -> 5.7 dB, TensorFlow 0.0 -> 6.0 dB, about
+6 minutes each (hand-made pairs of two different voices at exactly 0 dB gave 6.6 and 6.7 dB:
+here a third of the training pairs are by one voice, which the test never asks); on PyTorch Keras' GRU runs frame by frame in Python (minutes per epoch), so the full
 run takes far longer there. `--quick` runs a few steps only (for tests). Apply the saved model
 to any recording: `keras-spectro apply separate_out/separator.keras mix.wav -o "voice_{source}.wav"`.
 """
