@@ -70,11 +70,14 @@ class MixtureDataset(keras.utils.PyDataset):
             file of each kind; e.g. `[voices, music]`).
         noises: a list of noise files, or None (the mixture is the sum of the sources).
         length: the segment length in samples (at `sample_rate`).
-        batch_size: items per batch. batches: batches per epoch.
-        snr_db: `(low, high)`: the range of SNRs in dB (one number: always that SNR).
-        gain_db: `(low, high)`: the range of gains in dB for each source (None: 1).
+        batch_size: items per batch (default 8).
+        batches: batches per epoch (default 100).
+        snr_db: `(low, high)`: the range of SNRs in dB (one number: always that
+            SNR; default (0, 20)). Used only with `noises`.
+        gain_db: `(low, high)`: the range of gains in dB, drawn for each source
+            (default None: no gain).
         sample_rate: the rate of every file; None takes the first source file's
-            rate. Files at another rate are refused, naming the file, unless
+            rate. Files at another rate are refused when drawn, naming the file, unless
             `resample=True` (converted with soxr).
         channels: the channel count; None takes the first source file's count.
             Mono files are repeated to it; other counts are refused.
