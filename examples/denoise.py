@@ -22,7 +22,8 @@ sentences, 8 s one after the other, longer than the training segments.
 Writes noisy.wav, denoised.wav, clean.wav, denoise.png (the three spectrograms on one
 colour scale) and speech_denoiser.keras to the output folder (-o, default denoise_out).
 Measured on two CPU cores shared with other jobs (load 6-10): SNR 0.0 dB -> 9.1 dB, SI-SDR
-0.0 -> 8.6 dB in 31 s (JAX); 0.0 -> 9.3 dB, SI-SDR 8.7 dB in 15 s (TensorFlow). `--quick`
+0.0 -> 8.6 dB in 31 s (JAX); 0.0 -> 9.3 dB, SI-SDR 8.7 dB in 15 s (TensorFlow); 0.0 -> 8.3 dB,
+SI-SDR 7.7 dB in 96 s (PyTorch; the same batches, other initial weights). `--quick`
 runs a few steps only (for tests).
 """
 
