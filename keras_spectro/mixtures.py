@@ -204,15 +204,17 @@ class MixtureDataset(keras.utils.PyDataset):
 
     def _segment(self, rng, files):
         """A random `length`-sample segment of a random file of `files`, drawn again while silent: ((path, offset), float64 wave)."""
+        silent = []
         for _ in range(1 + REDRAWS):
             path = files[int(rng.integers(len(files)))]
             offset = int(rng.integers(max(0, self._sample_count(path) - self.length) + 1))
             wave = self._read(path, offset)
             if np.sum(wave**2) >= SILENCE:
                 return (path, offset), wave
+            silent.append(path)
         raise ValueError(
-            f"{path}: a silent segment (energy below {SILENCE:g}) {1 + REDRAWS} draws in a row; "
-            "remove silent files or cut their silence."
+            f"{', '.join(sorted(set(silent)))}: silent segments (energy below {SILENCE:g}) in {1 + REDRAWS} draws "
+            "in a row; remove silent files or cut their silence."
         )
 
     def _read(self, path, offset):

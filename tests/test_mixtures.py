@@ -201,10 +201,14 @@ def test_the_same_seed_gives_the_same_batches_on_another_backend(corpus):
 
 def test_silent_segments_are_drawn_again_then_refused(corpus):
     silent = _write(corpus["dir"] / "silent.wav", np.zeros((2000, 2)))
-    with pytest.raises(ValueError, match="silent.wav: a silent segment"):
+    with pytest.raises(ValueError, match="silent.wav: silent segments"):
         MixtureDataset(corpus["clean"], [silent], length=LENGTH, batches=1, seed=0)[0]
-    with pytest.raises(ValueError, match="silent.wav: a silent segment"):
+    with pytest.raises(ValueError, match="silent.wav: silent segments"):
         MixtureDataset([silent], corpus["noises"], length=LENGTH, batches=1, seed=0)[0]
+    # among other files, a silent one is drawn again: never in a batch, never in draws()
+    data = MixtureDataset(corpus["clean"] + [silent], length=LENGTH, batch_size=16, batches=2, seed=0)
+    assert all(item["sources"][0][0] != silent for i in range(2) for item in data.draws(i))
+    assert all(np.sum(data[i][1] ** 2, axis=(1, 2)).min() >= 1e-10 for i in range(2))
     # a file silent only in part: its silent segments are drawn again, never returned
     half = np.concatenate([np.zeros((1000, 2)), 0.1 * np.ones((1000, 2))])
     half_silent = _write(corpus["dir"] / "half_silent.wav", half)
