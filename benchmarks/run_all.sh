@@ -12,4 +12,5 @@ python=${PYTHON:-python}
     done
   done
   "$python" fit_overhead.py  # its own subprocess per backend
+  "$python" mixtures.py  # likewise
 } | tee results.md

@@ -1,6 +1,8 @@
-"""What two examples share: noisy/clean file pairs cut from the test recordings, as a user's data set would be."""
+"""What the examples share for training data: clean recordings and noise files, mixed on the fly by `MixtureDataset`."""
 
 import pathlib
+
+import numpy as np
 
 import keras_spectro as ks
 
@@ -8,13 +10,21 @@ DATA = pathlib.Path(__file__).resolve().parents[1] / "tests" / "data"
 RATE, SEGMENT = 44100, 22050
 
 
-def write_pairs(out_dir, segments):
-    """Half-second noisy/clean segment files of the test recordings, as a user's data set would be."""
-    pairs = {"noisy": [], "clean": []}
-    for kind, name in (("noisy", "voice_stereo_noisy_44k.wav"), ("clean", "voice_stereo_16bit_44k.wav")):
-        wave = ks.audio.load_audio(DATA / name, sample_rate=RATE)
-        (out_dir / kind).mkdir(parents=True, exist_ok=True)
-        for i in range(min(segments, len(wave) // SEGMENT)):
-            pairs[kind].append(out_dir / kind / f"{i:03d}.wav")
-            ks.utils.save_wav(pairs[kind][-1], wave[i * SEGMENT : (i + 1) * SEGMENT], RATE, subtype="FLOAT")
-    return pairs["noisy"], pairs["clean"]
+def write_noise(out_dir, files=2, seconds=5.0, rate=RATE, channels=2, seed=0):
+    """White noise files (independent per channel), as a user's noise collection would be; their paths."""
+    rng = np.random.default_rng(seed)
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"noise_{i:02d}.wav" for i in range(files)]
+    for path in paths:
+        ks.utils.save_wav(path, 0.1 * rng.standard_normal((int(seconds * rate), channels)), rate, subtype="FLOAT")
+    return paths
+
+
+def mixtures(out_dir, batches, batch_size=4, seed=0, **options):
+    """Half-second segments of the clean test recording with white noise at 0 to 10 dB SNR, drawn afresh every epoch."""
+    noise = write_noise(pathlib.Path(out_dir) / "noise")
+    clean = [DATA / "voice_stereo_16bit_44k.wav"]
+    return ks.audio.MixtureDataset(
+        clean, noise, length=SEGMENT, batch_size=batch_size, batches=batches, snr_db=(0.0, 10.0), seed=seed, **options
+    )

@@ -11,16 +11,17 @@ import torch
 
 import keras_spectro as ks
 
-from _pairs import RATE, write_pairs  # examples/_pairs.py
+from _pairs import RATE, mixtures  # examples/_pairs.py
 
 
-def main(out_dir, steps, segments, device):
-    noisy, clean = write_pairs(pathlib.Path(out_dir) / "pairs", segments)
+def main(out_dir, steps, device):
     to_images = ks.SpectrogramPipeline(
         [ks.STFTSplit(n_fft=512, hop_length=128), ks.SpectrogramScaler("standard")], sample_rate=RATE
     )
-    to_images.adapt(ks.audio.AudioFileDataset(noisy, batch_size=4))
-    data = ks.audio.AudioFileDataset(noisy, targets=clean, batch_size=4, pipeline=to_images, shuffle=True)
+    to_images.adapt(mixtures(pathlib.Path(out_dir), batches=2))  # on noisy mixtures
+    data = mixtures(
+        pathlib.Path(out_dir), batches=2, seed=1, pipeline=to_images
+    )  # noisy → clean images, new every pass
     batches = ks.audio.TorchBatches(data, device=device, repeat=True)  # endless, one batch on the device at a time
 
     channels = data[0][0].shape[-1]  # images are (batch, bins, frames, channels): channels_last
@@ -45,4 +46,4 @@ if __name__ == "__main__":
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    main(args.output, 4 if args.quick else 60, 4 if args.quick else 8, args.device)
+    main(args.output, 4 if args.quick else 60, args.device)

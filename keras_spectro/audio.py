@@ -1,4 +1,4 @@
-"""Audio files in, batches out: `load_audio`, `AudioFileDataset` and its tf.data / PyTorch adapters."""
+"""Audio files in, batches out: `load_audio`, `AudioFileDataset`, `MixtureDataset` and the tf.data / PyTorch adapters."""
 
 import os
 
@@ -7,6 +7,7 @@ import numpy as np
 
 from keras_spectro.files import open_audio, process_file, read_frames, read_resampled, resampled_length  # noqa: F401
 from keras_spectro.layers.padding import MODES, padding_widths
+from keras_spectro.mixtures import MixtureDataset  # noqa: F401
 
 
 def load_audio(

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Regenerates the pictures of docs/gallery.md: runs each example that writes a PNG with
+# Regenerates the pictures of docs/gallery.md (and docs/training.md's): runs each example that writes a PNG with
 # --quick (the small runs the tests use; denoise.py in full, since a quick run barely trains),
 # and `keras-spectro show` on the test speech, then copies the PNGs here.
 #
 #   bash docs/gallery/make_gallery.sh            # with the package's environment active
 #   PYTHON=.venv/bin/python bash docs/gallery/make_gallery.sh
 #
-# About 3 minutes on 2 CPU cores (most of it denoise.py). The PNGs are committed (each < 300 KB).
+# About 1 to 2 minutes on 2 CPU cores (most of it denoise.py). The PNGs are committed (each < 300 KB).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python}
@@ -25,6 +25,8 @@ cp "$tmp/mel_roundtrip/mel_roundtrip.png" "$out/mel_roundtrip.png"
 cp "$tmp/denoise/denoise.png" "$out/denoise.png"
 
 "$PYTHON" -m keras_spectro show tests/data/voice_stereo_16bit_44k.wav -o "$out/show.png"
+
+"$PYTHON" docs/gallery/mixtures.py -o "$out/mixtures.png"  # the picture of docs/training.md
 
 # 256 colours, optimised: each picture a third of matplotlib's RGBA PNG, and under 300 KB
 "$PYTHON" - "$out"/*.png <<'PY'
