@@ -13,7 +13,7 @@ import soundfile
 import keras_spectro as ks
 from keras_spectro.audio import MixtureDataset, TorchBatches, load_audio, to_tf_dataset
 
-from conftest import BACKEND, assert_exact, to_numpy
+from conftest import BACKEND, DATA, assert_exact, to_numpy
 
 RATE, LENGTH = 8000, 1000
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -400,3 +400,19 @@ def test_worker_processes_give_the_same_batches(corpus):
     for i, (x, y) in enumerate(got):
         np.testing.assert_array_equal(x, expected[i][0])
         np.testing.assert_array_equal(y, expected[i][1])
+
+
+def test_real_recordings_24_bit_and_mono_at_another_rate_rebuild_from_their_files():
+    """A 24-bit stereo recording at 44.1 kHz, mono noise at 22.05 kHz resampled, a 1-sample segment too."""
+    clean, noise = str(DATA / "voice_stereo_24bit_44k.wav"), str(DATA / "voice_mono_22k.wav")
+    for length in (1, 2048):
+        data = MixtureDataset([clean], [noise], length=length, batch_size=3, batches=1, resample=True, seed=6)
+        mixture, target = data[0]
+        assert data.sample_rate == 44100 and mixture.shape == target.shape == (3, length, 2)
+        for item, mix, source in zip(data.draws(0), mixture, target):
+            (path, offset), (noise_path, noise_offset) = item["sources"][0], item["noise"]
+            np.testing.assert_array_equal(source, load_audio(path, 44100, 2, length=length, offset=offset))
+            segment = load_audio(noise_path, 44100, 2, length=length, offset=noise_offset, resample=True)
+            scale = np.sqrt(np.sum(source.astype("float64") ** 2) / np.sum(segment.astype("float64") ** 2))
+            assert_exact(mix, source + segment * scale / 10 ** (item["snr_db"] / 20))
+            assert abs(_snr_db(source, mix.astype("float64") - source) - item["snr_db"]) < 0.01
