@@ -168,33 +168,36 @@ class MixtureDataset(keras.utils.PyDataset):
         return self.batches
 
     def __getitem__(self, index):
-        _, targets, noise = self._items(index)
+        _, targets, noise = self._items(index, self.epoch)
         mixture = targets.sum(axis=1, dtype="float64")
         if noise is not None:
             mixture += noise
         target = targets[:, 0] if self.kinds is None else targets
         return self._layout(mixture.astype("float32")), self._layout(target)
 
-    def draws(self, index):
-        """What batch `index` of this epoch is made of: one dict per item.
+    def draws(self, index, epoch=None):
+        """What batch `index` of this epoch (or of `epoch`, an earlier or later one) is made of: one dict per item.
 
         `{"sources": [(path, offset), ...], "gains_db": [...] or None, "noise":
         (path, offset) or None, "snr_db": float or None}`, offsets in samples at
         `sample_rate`; one source per kind. Rebuild an item with `load_audio(path,
         sample_rate, channels, length=length, offset=offset)`: a target is that
         segment times `10 ** (gain_db / 20)`, the noise its segment scaled to
-        `snr_db` against the sum of the sources.
+        `snr_db` against the sum of the sources. `model.fit` calls `on_epoch_end`
+        once before its first epoch: fit's epoch e (from 0) is `epoch=e + 1`.
         """
-        return self._items(index)[0]
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0):
+            raise ValueError(f"epoch must be a non-negative integer or None; got {epoch!r}.")
+        return self._items(index, self.epoch if epoch is None else int(epoch))[0]
 
     def on_epoch_end(self):
         self.epoch += 1
 
-    def _items(self, index):
-        """Draws and reads batch `index`: (draws, float32 targets (batch, kinds, length, channels), float64 noise or None)."""
+    def _items(self, index, epoch):
+        """Draws and reads batch `index` of `epoch`: (draws, float32 targets (batch, kinds, length, channels), float64 noise or None)."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range: the dataset has {len(self)} batches.")
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, int(index)]))
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, int(index)]))
         draws, targets, noises = [], [], []
         for _ in range(self.batch_size):
             picked, segments = zip(*(self._segment(rng, files) for files in self.sources))

@@ -167,6 +167,11 @@ def test_the_same_seed_gives_the_same_batches_in_any_order_with_workers(corpus):
     for i in range(4):
         np.testing.assert_array_equal(again[i][0], epochs[1][i][0])
     assert again.draws(0) != make().draws(0)
+    assert again.draws(0, epoch=0) == make().draws(0) and make().draws(3, epoch=1) == again.draws(
+        3
+    )  # any epoch's items
+    with pytest.raises(ValueError, match="epoch must be a non-negative integer"):
+        again.draws(0, epoch=-1)
     assert not np.array_equal(make(seed=None)[0][0], make(seed=None)[0][0])  # a random seed each
 
 
@@ -343,7 +348,8 @@ def test_a_spectrogram_domain_model_fits_and_its_pipeline_adapts(corpus):
     model = keras.Sequential([keras.Input((None, 2)), ks.SpectrogramDomain(pipeline, network)])
     model.compile(optimizer="adam", loss="mse")
     history = model.fit(data, epochs=2, verbose=0)
-    assert np.all(np.isfinite(history.history["loss"])) and data.epoch >= 2  # fresh draws each epoch
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert data.epoch == 3  # fresh draws each epoch, after Keras' reset before the first (docs/training.md)
 
 
 def test_to_tf_dataset_and_torch_batches_give_the_same_batches(corpus):
