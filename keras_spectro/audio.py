@@ -51,7 +51,7 @@ def load_audio(
     if resample and sample_rate is None:
         raise ValueError("resample=True needs the sample_rate to convert to.")
     with open_audio(path) as file:
-        check_file(file, sample_rate, channels, resample)
+        _check_file(file, sample_rate, channels, resample)
         rate = file.samplerate
         convert = sample_rate is not None and rate != sample_rate
         total = resampled_length(file.frames, rate, sample_rate) if convert else file.frames
@@ -68,7 +68,7 @@ def load_audio(
     return wave
 
 
-def check_file(file, sample_rate=None, channels=None, resample=False):
+def _check_file(file, sample_rate=None, channels=None, resample=False):
     """A ValueError naming an open file unless it is at `sample_rate` (or `resample`) with `channels` or one channel."""
     if sample_rate is not None and file.samplerate != sample_rate and not resample:
         raise ValueError(
@@ -78,7 +78,7 @@ def check_file(file, sample_rate=None, channels=None, resample=False):
         raise ValueError(f"{file.name}: {file.channels} channels, expected {channels} (only mono is repeated).")
 
 
-def refuse_pipeline_in_processes(pipeline, pydataset_kwargs):
+def _refuse_pipeline_in_processes(pipeline, pydataset_kwargs):
     """A ValueError if a dataset would run `pipeline` in forked worker processes under TensorFlow or JAX (they deadlock)."""
     if pipeline is not None and pydataset_kwargs.get("use_multiprocessing") and keras.backend.backend() != "torch":
         raise ValueError(
@@ -88,13 +88,13 @@ def refuse_pipeline_in_processes(pipeline, pydataset_kwargs):
         )
 
 
-def apply_to_waves(pipeline, waves, reshape=np.reshape):
+def _apply_to_waves(pipeline, waves, reshape=np.reshape):
     """`pipeline` applied to waveforms `(..., samples, channels)` (e.g. `(batch, K, samples, channels)`) as one batch.
 
     The leading axes are folded into the batch and unfolded in the images;
     `reshape` is `np.reshape` (numpy images) or `tf.reshape` (inside `tf.data`).
 
-    Example: `images = apply_to_waves(to_images, targets)  # (batch, K, bins, frames, image_channels)`
+    Example: `images = _apply_to_waves(to_images, targets)  # (batch, K, bins, frames, image_channels)`
     """
     lead = [-1 if n is None else n for n in waves.shape[:-2]]
     images = pipeline(reshape(waves, (-1, *waves.shape[-2:])))
@@ -148,7 +148,7 @@ class AudioFileDataset(keras.utils.PyDataset):
         resample=False,
         **kwargs,
     ):
-        refuse_pipeline_in_processes(pipeline, kwargs)
+        _refuse_pipeline_in_processes(pipeline, kwargs)
         super().__init__(**kwargs)
         self.files = [os.fspath(f) for f in files]
         self.targets = None if targets is None else [os.fspath(f) for f in targets]
@@ -216,7 +216,7 @@ class AudioFileDataset(keras.utils.PyDataset):
 
     def _batch(self, waves):
         batch = np.stack(waves)
-        return batch if self.pipeline is None else apply_to_waves(self.pipeline, batch)
+        return batch if self.pipeline is None else _apply_to_waves(self.pipeline, batch)
 
     def on_epoch_end(self):
         if self.shuffle:
@@ -246,7 +246,7 @@ def to_tf_dataset(dataset, pipeline=None):
     data = tf.data.Dataset.from_generator(batches, output_signature=spec)
     data = data.apply(tf.data.experimental.assert_cardinality(len(dataset)))  # fit() knows the epoch's length
     if pipeline is not None:
-        images = lambda x: apply_to_waves(pipeline, x, tf.reshape)  # noqa: E731  (K sources: each through the pipeline)
+        images = lambda x: _apply_to_waves(pipeline, x, tf.reshape)  # noqa: E731  (K sources: each through the pipeline)
         data = data.map(lambda *xs: tuple(images(x) for x in xs) if len(xs) > 1 else images(xs[0]))
     return data.prefetch(tf.data.AUTOTUNE)
 

@@ -133,7 +133,7 @@ class MixtureDataset(keras.utils.PyDataset):
         pipeline=None,
         **pydataset_kwargs,
     ):
-        audio.refuse_pipeline_in_processes(pipeline, pydataset_kwargs)
+        audio._refuse_pipeline_in_processes(pipeline, pydataset_kwargs)
         super().__init__(**pydataset_kwargs)
         sources = _nonempty(sources, "sources")
         paths = [isinstance(s, (str, os.PathLike)) for s in sources]
@@ -243,7 +243,7 @@ class MixtureDataset(keras.utils.PyDataset):
     def _sample_count(self, path):
         """The file's sample count at `sample_rate`, after checking its header: a file that cannot be drawn is refused now."""
         with open_audio(path) as file:
-            audio.check_file(file, self.sample_rate, self.channels, self.resample)
+            audio._check_file(file, self.sample_rate, self.channels, self.resample)
             count = resampled_length(file.frames, file.samplerate, self.sample_rate)  # file.frames at the same rate
             if count < 1:
                 raise ValueError(
@@ -263,4 +263,4 @@ class MixtureDataset(keras.utils.PyDataset):
         if self.data_format == "channels_first":
             waves = np.swapaxes(waves, -1, -2)
         waves = np.ascontiguousarray(waves, dtype="float32")
-        return waves if self.pipeline is None else audio.apply_to_waves(self.pipeline, waves)
+        return waves if self.pipeline is None else audio._apply_to_waves(self.pipeline, waves)
