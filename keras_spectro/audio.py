@@ -51,13 +51,8 @@ def load_audio(
     if resample and sample_rate is None:
         raise ValueError("resample=True needs the sample_rate to convert to.")
     with open_audio(path) as file:
+        _check_file(file, sample_rate, channels, resample)
         rate = file.samplerate
-        if sample_rate is not None and rate != sample_rate and not resample:
-            raise ValueError(
-                f"{path}: sample rate {rate} Hz, expected {sample_rate} Hz (pass resample=True to convert it)."
-            )
-        if channels is not None and file.channels not in (1, channels):
-            raise ValueError(f"{path}: {file.channels} channels, expected {channels} (only mono is repeated).")
         convert = sample_rate is not None and rate != sample_rate
         total = resampled_length(file.frames, rate, sample_rate) if convert else file.frames
         if offset >= total:
@@ -71,6 +66,41 @@ def load_audio(
     if length is not None and len(wave) < length:
         wave = np.pad(wave, (padding_widths(len(wave), length, mode), (0, 0)))
     return wave
+
+
+def _check_file(file, sample_rate=None, channels=None, resample=False):
+    """A ValueError naming an open file unless it is at `sample_rate` (or `resample`) with `channels` or one channel."""
+    if sample_rate is not None and file.samplerate != sample_rate and not resample:
+        raise ValueError(
+            f"{file.name}: sample rate {file.samplerate} Hz, expected {sample_rate} Hz (pass resample=True to convert it)."
+        )
+    if channels is not None and file.channels not in (1, channels):
+        raise ValueError(f"{file.name}: {file.channels} channels, expected {channels} (only mono is repeated).")
+
+
+def _refuse_pipeline_in_processes(pipeline, pydataset_kwargs):
+    """A ValueError if a dataset would run `pipeline` in forked worker processes under TensorFlow or JAX (they deadlock)."""
+    if pipeline is not None and pydataset_kwargs.get("use_multiprocessing") and keras.backend.backend() != "torch":
+        raise ValueError(
+            f"use_multiprocessing=True with a pipeline would run {keras.backend.backend()} in forked "
+            "worker processes, where it deadlocks: use threads (use_multiprocessing=False), "
+            "or apply the pipeline in the model or with to_tf_dataset."
+        )
+
+
+def _apply_to_waves(pipeline, waves, reshape=np.reshape):
+    """`pipeline` applied to waveforms `(..., samples, channels)` (e.g. `(batch, K, samples, channels)`) as one batch.
+
+    The leading axes are folded into the batch and unfolded in the images;
+    `reshape` is `np.reshape` (numpy images) or `tf.reshape` (inside `tf.data`).
+
+    Example: `images = _apply_to_waves(to_images, targets)  # (batch, K, bins, frames, image_channels)`
+    """
+    lead = [-1 if n is None else n for n in waves.shape[:-2]]
+    images = pipeline(reshape(waves, (-1, *waves.shape[-2:])))
+    if reshape is np.reshape:
+        images = keras.ops.convert_to_numpy(images)
+    return reshape(images, (*lead, *images.shape[1:]))
 
 
 class AudioFileDataset(keras.utils.PyDataset):
@@ -118,12 +148,7 @@ class AudioFileDataset(keras.utils.PyDataset):
         resample=False,
         **kwargs,
     ):
-        if pipeline is not None and kwargs.get("use_multiprocessing") and keras.backend.backend() != "torch":
-            raise ValueError(
-                f"use_multiprocessing=True with a pipeline would run {keras.backend.backend()} in forked "
-                "worker processes, where it deadlocks: use threads (use_multiprocessing=False), "
-                "or apply the pipeline in the model or with to_tf_dataset."
-            )
+        _refuse_pipeline_in_processes(pipeline, kwargs)
         super().__init__(**kwargs)
         self.files = [os.fspath(f) for f in files]
         self.targets = None if targets is None else [os.fspath(f) for f in targets]
@@ -191,9 +216,7 @@ class AudioFileDataset(keras.utils.PyDataset):
 
     def _batch(self, waves):
         batch = np.stack(waves)
-        if self.pipeline is None:
-            return batch
-        return keras.ops.convert_to_numpy(self.pipeline(batch))
+        return batch if self.pipeline is None else _apply_to_waves(self.pipeline, batch)
 
     def on_epoch_end(self):
         if self.shuffle:
@@ -206,7 +229,8 @@ def to_tf_dataset(dataset, pipeline=None):
     """A `tf.data.Dataset` of the batches of `dataset`, `pipeline` applied inside `map`.
 
     It reads files in Python, one batch at a time, and runs `pipeline` in the
-    TensorFlow graph whatever the Keras backend.
+    TensorFlow graph whatever the Keras backend (on each source of a
+    `(batch, K, samples, channels)` target, as `MixtureDataset` gives them).
 
     Example: `model.fit(to_tf_dataset(AudioFileDataset(files, length=44100), to_images))`
     """
@@ -222,7 +246,8 @@ def to_tf_dataset(dataset, pipeline=None):
     data = tf.data.Dataset.from_generator(batches, output_signature=spec)
     data = data.apply(tf.data.experimental.assert_cardinality(len(dataset)))  # fit() knows the epoch's length
     if pipeline is not None:
-        data = data.map(lambda *xs: tuple(pipeline(x) for x in xs) if len(xs) > 1 else pipeline(xs[0]))
+        images = lambda x: _apply_to_waves(pipeline, x, tf.reshape)  # noqa: E731  (K sources: each through the pipeline)
+        data = data.map(lambda *xs: tuple(images(x) for x in xs) if len(xs) > 1 else images(xs[0]))
     return data.prefetch(tf.data.AUTOTUNE)
 
 

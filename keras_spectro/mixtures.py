@@ -1,28 +1,37 @@
 """Training pairs made on the fly: `MixtureDataset` (also in `keras_spectro.audio`)."""
 
+import itertools
 import math
 import os
 
 import keras
 import numpy as np
 
-from keras_spectro import audio  # load_audio; audio imports this module, so its names are read at call time
+from keras_spectro import audio  # audio imports this module, so its names are read at call time
 from keras_spectro.files import open_audio, resampled_length
 from keras_spectro.functional.common import positive_int, standardize_data_format
 
 SILENCE = 1e-10  # a segment with less energy (sum of squares, all channels) is drawn again
 REDRAWS = 10  # how often a silent segment is drawn again before the file is refused
+LIMIT_DB = 100.0  # SNRs and gains beyond ±100 dB: one part is lost in the float32 rounding of the other
 
 
 def _db_range(value, name):
-    """`(low, high)` in dB from a pair or one number; a ValueError naming `name` otherwise."""
-    pair = (value, value) if isinstance(value, (int, float, np.number)) else value
+    """`(low, high)` in dB from a pair or one number, within ±100 dB; a ValueError naming `name` otherwise."""
+    pair = (value, value) if np.ndim(value) == 0 else value
     try:
+        if any(isinstance(v, (bool, np.bool_, str)) for v in pair):
+            raise TypeError
         low, high = (float(v) for v in pair)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a (low, high) pair of dB values or one number; got {value!r}.") from None
     if not (math.isfinite(low) and math.isfinite(high) and low <= high):
         raise ValueError(f"{name} must be finite with low <= high; got {value!r}.")
+    if max(-low, high) > LIMIT_DB:
+        raise ValueError(
+            f"{name} must lie within ±{LIMIT_DB:g} dB; got {value!r}: beyond, one part of a float32 "
+            "mixture is lost in the rounding of the other (or overflows)."
+        )
     return low, high
 
 
@@ -73,14 +82,15 @@ class MixtureDataset(keras.utils.PyDataset):
         batch_size: items per batch (default 8).
         batches: batches per epoch (default 100).
         snr_db: `(low, high)`: the range of SNRs in dB (one number: always that
-            SNR; default (0, 20)). Used only with `noises`.
+            SNR; default (0, 20)), within ±100 dB. Used only with `noises`.
         gain_db: `(low, high)`: the range of gains in dB, drawn for each source
-            (default None: no gain).
+            (default None: no gain), within ±100 dB.
         sample_rate: the rate of every file; None takes the first source file's
-            rate. Files at another rate are refused when drawn, naming the file, unless
-            `resample=True` (converted with soxr).
+            rate. Files at another rate are refused when the dataset is made,
+            naming the file, unless `resample=True` (converted with soxr).
         channels: the channel count; None takes the first source file's count.
-            Mono files are repeated to it; other counts are refused.
+            Mono files are repeated to it; other counts are refused when the
+            dataset is made.
         resample: convert files at another rate instead of refusing them.
         seed: a non-negative integer; None draws one at random (once).
         pipeline: a layer applied to each batch (a `SpectrogramPipeline`): to the
@@ -91,7 +101,10 @@ class MixtureDataset(keras.utils.PyDataset):
             forked processes).
 
     A silent segment (energy below 1e-10) is drawn again, up to 10 times; then a
-    ValueError names the file. Files are read in part (only the segment).
+    ValueError names the file; a segment with NaN or inf is a ValueError naming
+    it. Every file's header is read when the dataset is made (about 0.1 ms a
+    file), so a missing, unreadable or wrong file fails before training; the
+    samples are read in part (only the segments drawn).
 
     Example:
 
@@ -120,12 +133,7 @@ class MixtureDataset(keras.utils.PyDataset):
         pipeline=None,
         **pydataset_kwargs,
     ):
-        if pipeline is not None and pydataset_kwargs.get("use_multiprocessing") and keras.backend.backend() != "torch":
-            raise ValueError(
-                f"use_multiprocessing=True with a pipeline would run {keras.backend.backend()} in forked "
-                "worker processes, where it deadlocks: use threads (use_multiprocessing=False), "
-                "or apply the pipeline in the model or with to_tf_dataset."
-            )
+        audio._refuse_pipeline_in_processes(pipeline, pydataset_kwargs)
         super().__init__(**pydataset_kwargs)
         sources = _nonempty(sources, "sources")
         paths = [isinstance(s, (str, os.PathLike)) for s in sources]
@@ -153,39 +161,43 @@ class MixtureDataset(keras.utils.PyDataset):
         with open_audio(self.sources[0][0]) as first:
             self.sample_rate = first.samplerate if sample_rate is None else positive_int(sample_rate, "sample_rate")
             self.channels = first.channels if channels is None else positive_int(channels, "channels")
-        self._frames = {}  # path -> sample count at sample_rate
+        every_file = itertools.chain(*self.sources, self.noises or [])
+        self._frames = {path: self._sample_count(path) for path in every_file}  # path -> samples at sample_rate
 
     def __len__(self):
         return self.batches
 
     def __getitem__(self, index):
-        _, targets, noise = self._items(index)
+        _, targets, noise = self._items(index, self.epoch)
         mixture = targets.sum(axis=1, dtype="float64")
         if noise is not None:
             mixture += noise
         target = targets[:, 0] if self.kinds is None else targets
         return self._layout(mixture.astype("float32")), self._layout(target)
 
-    def draws(self, index):
-        """What batch `index` of this epoch is made of: one dict per item.
+    def draws(self, index, epoch=None):
+        """What batch `index` of this epoch (or of `epoch`, an earlier or later one) is made of: one dict per item.
 
         `{"sources": [(path, offset), ...], "gains_db": [...] or None, "noise":
         (path, offset) or None, "snr_db": float or None}`, offsets in samples at
         `sample_rate`; one source per kind. Rebuild an item with `load_audio(path,
         sample_rate, channels, length=length, offset=offset)`: a target is that
         segment times `10 ** (gain_db / 20)`, the noise its segment scaled to
-        `snr_db` against the sum of the sources.
+        `snr_db` against the sum of the sources. `model.fit` calls `on_epoch_end`
+        once before its first epoch: fit's epoch e (from 0) is `epoch=e + 1`.
         """
-        return self._items(index)[0]
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0):
+            raise ValueError(f"epoch must be a non-negative integer or None; got {epoch!r}.")
+        return self._items(index, self.epoch if epoch is None else int(epoch))[0]
 
     def on_epoch_end(self):
         self.epoch += 1
 
-    def _items(self, index):
-        """Draws and reads batch `index`: (draws, float32 targets (batch, kinds, length, channels), float64 noise or None)."""
+    def _items(self, index, epoch):
+        """Draws and reads batch `index` of `epoch`: (draws, float32 targets (batch, kinds, length, channels), float64 noise or None)."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} out of range: the dataset has {len(self)} batches.")
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, int(index)]))
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, int(index)]))
         draws, targets, noises = [], [], []
         for _ in range(self.batch_size):
             picked, segments = zip(*(self._segment(rng, files) for files in self.sources))
@@ -207,8 +219,13 @@ class MixtureDataset(keras.utils.PyDataset):
         silent = []
         for _ in range(1 + REDRAWS):
             path = files[int(rng.integers(len(files)))]
-            offset = int(rng.integers(max(0, self._sample_count(path) - self.length) + 1))
+            offset = int(rng.integers(max(0, self._frames[path] - self.length) + 1))
             wave = self._read(path, offset)
+            if not np.all(np.isfinite(wave)):
+                raise ValueError(
+                    f"{path}: NaN or inf in samples {offset} to {offset + self.length} (at {self.sample_rate} Hz); "
+                    "fix or remove the file."
+                )
             if np.sum(wave**2) >= SILENCE:
                 return (path, offset), wave
             silent.append(path)
@@ -224,14 +241,15 @@ class MixtureDataset(keras.utils.PyDataset):
         return wave.astype("float64")
 
     def _sample_count(self, path):
-        """The file's sample count at `sample_rate` (its own count when it has another rate: `load_audio` refuses it)."""
-        if path not in self._frames:
-            with open_audio(path) as file:
-                convert = self.resample and file.samplerate != self.sample_rate
-                self._frames[path] = (
-                    resampled_length(file.frames, file.samplerate, self.sample_rate) if convert else file.frames
+        """The file's sample count at `sample_rate`, after checking its header: a file that cannot be drawn is refused now."""
+        with open_audio(path) as file:
+            audio._check_file(file, self.sample_rate, self.channels, self.resample)
+            count = resampled_length(file.frames, file.samplerate, self.sample_rate)  # file.frames at the same rate
+            if count < 1:
+                raise ValueError(
+                    f"{path}: {file.frames} samples at {file.samplerate} Hz make none at {self.sample_rate} Hz."
                 )
-        return self._frames[path]
+        return count
 
     def _scaled_noise(self, targets, noise, snr_db, picked):
         """`noise` scaled so that the sum of `targets` (float32, kinds first) is `snr_db` above it."""
@@ -245,7 +263,4 @@ class MixtureDataset(keras.utils.PyDataset):
         if self.data_format == "channels_first":
             waves = np.swapaxes(waves, -1, -2)
         waves = np.ascontiguousarray(waves, dtype="float32")
-        if self.pipeline is None:
-            return waves
-        images = keras.ops.convert_to_numpy(self.pipeline(waves.reshape((-1, *waves.shape[-2:]))))
-        return images.reshape((*waves.shape[:-2], *images.shape[1:]))
+        return waves if self.pipeline is None else audio._apply_to_waves(self.pipeline, waves)

@@ -13,7 +13,7 @@ import soundfile
 import keras_spectro as ks
 from keras_spectro.audio import MixtureDataset, TorchBatches, load_audio, to_tf_dataset
 
-from conftest import BACKEND, assert_exact, to_numpy
+from conftest import BACKEND, DATA, assert_exact, to_numpy
 
 RATE, LENGTH = 8000, 1000
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -167,6 +167,11 @@ def test_the_same_seed_gives_the_same_batches_in_any_order_with_workers(corpus):
     for i in range(4):
         np.testing.assert_array_equal(again[i][0], epochs[1][i][0])
     assert again.draws(0) != make().draws(0)
+    assert again.draws(0, epoch=0) == make().draws(0) and make().draws(3, epoch=1) == again.draws(
+        3
+    )  # any epoch's items
+    with pytest.raises(ValueError, match="epoch must be a non-negative integer"):
+        again.draws(0, epoch=-1)
     assert not np.array_equal(make(seed=None)[0][0], make(seed=None)[0][0])  # a random seed each
 
 
@@ -219,7 +224,7 @@ def test_silent_segments_are_drawn_again_then_refused(corpus):
 def test_a_file_at_another_rate_is_refused_unless_resampled(corpus):
     fast = _write(corpus["dir"] / "fast.wav", np.random.default_rng(0).normal(0, 0.1, (6000, 2)), rate=12000)
     with pytest.raises(ValueError, match="fast.wav: sample rate 12000 Hz, expected 8000 Hz"):
-        MixtureDataset(corpus["clean"], [fast], length=LENGTH, batches=1, seed=0)[0]
+        MixtureDataset(corpus["clean"], [fast], length=LENGTH, batches=1, seed=0)  # when made, not when drawn
     data = MixtureDataset(corpus["clean"], [fast], length=LENGTH, batches=1, seed=0, resample=True)
     mixture, target = data[0]
     for item, mix, clean in zip(data.draws(0), mixture, target):
@@ -230,7 +235,48 @@ def test_a_file_at_another_rate_is_refused_unless_resampled(corpus):
         scale = np.sqrt(np.sum(clean.astype("float64") ** 2) / np.sum(segment.astype("float64") ** 2))
         assert_exact(mix - clean, segment * scale / 10 ** (item["snr_db"] / 20), tolerance=1e-4)
     with pytest.raises(ValueError, match="fast.wav: sample rate 12000 Hz, expected 16000 Hz"):
-        MixtureDataset([fast], length=10, batches=1, sample_rate=16000, seed=0)[0]
+        MixtureDataset([fast], length=10, batches=1, sample_rate=16000, seed=0)
+    one = _write(corpus["dir"] / "one.wav", [[0.5, 0.5]], rate=44100)  # no sample left at 8 kHz
+    with pytest.raises(ValueError, match="one.wav: 1 samples at 44100 Hz make none at 8000 Hz"):
+        MixtureDataset(corpus["clean"], [one], length=LENGTH, resample=True)
+
+
+def test_files_that_cannot_be_drawn_are_refused_when_the_dataset_is_made(corpus):
+    """Every file's header is checked up front: a wrong corpus fails before training, naming the file."""
+    bad = corpus["dir"] / "bad.wav"
+    bad.write_bytes(b"not audio")
+    stereo, mono = corpus["clean"][0], corpus["noises"][1]
+    with pytest.raises(ValueError, match="bad.wav: not an audio file"):
+        MixtureDataset(corpus["clean"], [*corpus["noises"], str(bad)], length=LENGTH)
+    with pytest.raises(FileNotFoundError, match="gone.wav"):
+        MixtureDataset([corpus["clean"], [str(corpus["dir"] / "gone.wav")]], length=LENGTH)
+    with pytest.raises(ValueError, match="clean_0.wav: 2 channels, expected 1"):
+        MixtureDataset([mono, stereo], length=LENGTH, channels=1)
+    assert MixtureDataset([stereo, mono], length=LENGTH)[0][1].shape == (8, LENGTH, 2)  # mono is repeated
+
+
+def test_nan_or_inf_in_a_segment_is_refused_naming_the_file(corpus):
+    """Not taken for silence (NaN) nor passed on as a NaN mixture (inf): the file and samples are named."""
+    nans = _write(corpus["dir"] / "nans.wav", np.full((2000, 2), np.nan))
+    spike = np.random.default_rng(0).normal(0, 0.1, (900, 2))
+    spike[450, 1] = np.inf
+    inf = _write(corpus["dir"] / "inf.wav", spike)  # shorter than a segment: every draw holds the inf
+    with pytest.raises(ValueError, match=r"nans.wav: NaN or inf in samples \d+ to \d+ \(at 8000 Hz\)"):
+        MixtureDataset(corpus["clean"], [nans], length=LENGTH, batches=1, seed=0)[0]
+    with pytest.raises(ValueError, match="inf.wav: NaN or inf in samples 0 to 1000"):
+        MixtureDataset([inf], corpus["noises"], length=LENGTH, batches=1, seed=0)[0]
+    with pytest.raises(ValueError, match="inf.wav: NaN or inf"):
+        MixtureDataset(corpus["clean"], [inf], length=LENGTH, batches=1, seed=0).draws(0)
+
+
+@pytest.mark.parametrize("snr_db", [-100, 100])
+def test_the_snr_is_realised_at_the_limits(corpus, snr_db):
+    mixture, target = MixtureDataset(
+        corpus["clean"], corpus["noises"], length=LENGTH, batches=1, snr_db=snr_db, seed=0
+    )[0]
+    assert np.all(np.isfinite(mixture))
+    for mix, clean in zip(mixture, target):
+        assert abs(_snr_db(clean, mix.astype("float64") - clean) - snr_db) < 0.01
 
 
 @pytest.mark.parametrize(
@@ -252,6 +298,11 @@ def test_a_file_at_another_rate_is_refused_unless_resampled(corpus):
         (None, None, {"snr_db": "loud"}, "snr_db must be a"),
         (None, None, {"gain_db": (1, 2, 3)}, "gain_db must be a"),
         (None, None, {"seed": -1}, "seed must be a non-negative integer"),
+        (None, None, {"snr_db": True}, "snr_db must be a"),
+        (None, None, {"snr_db": 120}, "snr_db must lie within ±100 dB"),  # realised 0.01 dB off in float32
+        (None, None, {"snr_db": (-800, 0)}, "snr_db must lie within ±100 dB"),  # the mixture overflows float32
+        (None, None, {"snr_db": (0, 4000)}, "snr_db must lie within ±100 dB"),  # an OverflowError before
+        (None, None, {"gain_db": (0, 1000)}, "gain_db must lie within ±100 dB"),  # inf targets before
     ],
 )
 def test_bad_arguments_are_refused_clearly(corpus, sources, noises, options, message):
@@ -297,7 +348,8 @@ def test_a_spectrogram_domain_model_fits_and_its_pipeline_adapts(corpus):
     model = keras.Sequential([keras.Input((None, 2)), ks.SpectrogramDomain(pipeline, network)])
     model.compile(optimizer="adam", loss="mse")
     history = model.fit(data, epochs=2, verbose=0)
-    assert np.all(np.isfinite(history.history["loss"])) and data.epoch >= 2  # fresh draws each epoch
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert data.epoch == 3  # fresh draws each epoch, after Keras' reset before the first (docs/training.md)
 
 
 def test_to_tf_dataset_and_torch_batches_give_the_same_batches(corpus):
@@ -309,6 +361,20 @@ def test_to_tf_dataset_and_torch_batches_give_the_same_batches(corpus):
     for (x, y), (ex, ey) in zip(tf_batches, expected, strict=True):
         np.testing.assert_array_equal(x, ex)
         np.testing.assert_array_equal(y, ey)
+    to_images = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=64)])
+    images = MixtureDataset(
+        [corpus["clean"], corpus["other"]],
+        corpus["noises"],
+        length=LENGTH,
+        batch_size=2,
+        batches=2,
+        seed=8,
+        pipeline=to_images,
+    )
+    for (x, y), (ex, ey) in zip(to_tf_dataset(make(), to_images).as_numpy_iterator(), images, strict=True):
+        assert y.shape == (2, 2, *x.shape[1:])  # the pipeline applied to each source of the K-kinds target
+        assert_exact(x, ex)
+        assert_exact(y, ey)
     pytest.importorskip("torch")
     for (x, y), (ex, ey) in zip(TorchBatches(make()), expected, strict=True):
         np.testing.assert_array_equal(x.numpy(), ex)
@@ -340,3 +406,19 @@ def test_worker_processes_give_the_same_batches(corpus):
     for i, (x, y) in enumerate(got):
         np.testing.assert_array_equal(x, expected[i][0])
         np.testing.assert_array_equal(y, expected[i][1])
+
+
+def test_real_recordings_24_bit_and_mono_at_another_rate_rebuild_from_their_files():
+    """A 24-bit stereo recording at 44.1 kHz, mono noise at 22.05 kHz resampled, a 1-sample segment too."""
+    clean, noise = str(DATA / "voice_stereo_24bit_44k.wav"), str(DATA / "voice_mono_22k.wav")
+    for length in (1, 2048):
+        data = MixtureDataset([clean], [noise], length=length, batch_size=3, batches=1, resample=True, seed=6)
+        mixture, target = data[0]
+        assert data.sample_rate == 44100 and mixture.shape == target.shape == (3, length, 2)
+        for item, mix, source in zip(data.draws(0), mixture, target):
+            (path, offset), (noise_path, noise_offset) = item["sources"][0], item["noise"]
+            np.testing.assert_array_equal(source, load_audio(path, 44100, 2, length=length, offset=offset))
+            segment = load_audio(noise_path, 44100, 2, length=length, offset=noise_offset, resample=True)
+            scale = np.sqrt(np.sum(source.astype("float64") ** 2) / np.sum(segment.astype("float64") ** 2))
+            assert_exact(mix, source + segment * scale / 10 ** (item["snr_db"] / 20))
+            assert abs(_snr_db(source, mix.astype("float64") - source) - item["snr_db"]) < 0.01
