@@ -470,8 +470,10 @@ def istft(
     """The exact inverse of `stft`: (real, imag) → waveforms, `istft(*stft(x), length=samples)` equals `x`.
 
     Args: those of `stft`, and `length`: the samples to return (default: all the frames
-    cover, `(frames - 1) * hop_length` with `center=True`). Images whose frame count does not
-    fit `length` are refused with a ValueError.
+    cover, as librosa: `(frames - 1) * hop_length` with `center=True`, one more for an odd
+    `n_fft`). Images whose frame count does not fit `length` are refused with a ValueError.
+    At lengths whose last samples get little window weight (`STFTSettings.covered_length`
+    tells), those samples are as accurate as `librosa.istft` makes them, not exact.
 
     Returns: float32 `(batch, samples, channels)` (channels_last) or `(batch, channels, samples)`.
 

@@ -127,7 +127,10 @@ class InverseSTFTSplit(_ImageToWaveLayer):
     not small. Images whose frame count does not fit `length` are refused.
 
     Args: those of `STFTSplit`, and `length`: the number of samples to return
-    (default: all the frames cover, `(frames - 1) * hop_length` with `center=True`).
+    (default: all the frames cover, as librosa: `(frames - 1) * hop_length` with `center=True`, one
+    more for an odd `n_fft`). At lengths whose last samples get little window weight the inverse
+    divides by that weight as `librosa.istft` does (as accurate, not exact); `SpectrogramDomain`
+    pads such signals and is exact at every length.
 
     Example:
 
