@@ -15,7 +15,8 @@ class STFTSplit(_STFTLayer):
     Channels_last `(batch, samples, channels)` → `(batch, bins, frames, 2*channels)`,
     channels interleaved `[A1, B1, A2, B2, ...]`, where (A, B) is (real, imaginary)
     or (magnitude, phase in (-π, π]). `bins = n_fft // 2 + 1`, `frames = 1 +
-    samples // hop_length` with `center=True`.
+    samples // hop_length` with `center=True` and an even `n_fft`, as librosa, for every
+    length.
 
     Args:
         n_fft: FFT size. hop_length: samples between frames (default `n_fft // 4`).
