@@ -143,9 +143,8 @@ class STFTSettings:
 
     def _between_centres_sums(self):
         """The window-square sums of a signal of a few frames, from the first frame's centre to the last one's."""
-        frames = 2 * -(-self.n_fft // self.hop_length) + 1
-        stacked = np.broadcast_to(self.window_sums.window_sq, (1, frames, self.n_fft))
-        sums = overlap_add(np, stacked, frames, self.hop_length)[0]
+        frames = 2 * -(-self.n_fft // self.hop_length) + 1  # those of `WindowSums.steady`: cached once
+        sums = self.window_sums.sums(frames)
         return sums[self.n_fft // 2 : (frames - 1) * self.hop_length + self.n_fft // 2 + 1]
 
     # --- checks: in Python for known sizes, in the graph for sizes known only at run time ---
