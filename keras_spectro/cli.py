@@ -70,9 +70,8 @@ def stream(args):
     from keras_spectro.streaming import Streamer
 
     # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
-    kind = os.path.splitext(args.output)[1].lower()
-    if kind not in (".wav", ".flac"):
-        raise ValueError(f"{args.output}: the target must be a .wav or .flac file.")
+    if _not_wav_or_flac(args.output):
+        raise ValueError(_not_wav_or_flac(args.output))
     wave = ks.audio.load_audio(args.source)
     rate = _rate(args.source)
     folder = os.path.dirname(os.path.abspath(args.output))
@@ -101,18 +100,7 @@ def stream(args):
     out = np.concatenate(outs)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{args.model}: the output holds NaN or inf; nothing written.")
-    if kind == ".wav":
-        ks.utils.save_wav(args.output, out, rate, subtype=args.subtype or "FLOAT")
-    else:  # FLAC holds integers only: PCM_24 unless told
-        import soundfile
-
-        partial = os.path.join(folder, f".{os.path.basename(args.output)}.partial.flac")
-        try:
-            soundfile.write(partial, np.clip(out, -1, 1), rate, subtype=args.subtype or "PCM_24", format="FLAC")
-            os.replace(partial, args.output)
-        finally:
-            if os.path.exists(partial):
-                os.remove(partial)
+    _save(args.output, out, rate, args.subtype)
     seconds = block / rate
     worst, mean = max(times) / seconds, sum(times) / len(times) / seconds
     print(
@@ -135,7 +123,7 @@ def roundtrip(args):
     error = np.abs(back - wave).max()
     snr = 10 * np.log10(np.sum(wave**2) / max(np.sum((back - wave) ** 2), 1e-30))
     out = args.output or f"{pathlib.Path(args.file).stem}_roundtrip.wav"
-    ks.utils.save_wav(out, back, _rate(args.file), subtype="FLOAT")
+    _save(out, back, _rate(args.file))  # .wav: FLOAT; .flac: PCM_24
     print(f"{args.file}: {tuple(wave.shape)} -> images {tuple(images.shape)} -> {tuple(back.shape)}")
     print(f"max abs error {error:.3e} (peak {np.abs(wave).max():.3f}), SNR {snr:.1f} dB")
     print(f"Wrote {out}")
@@ -145,6 +133,40 @@ def demo(args):
     from keras_spectro import demo as story
 
     story.run(out_dir=args.output, epochs=args.epochs)
+
+
+def _unreadable(path):
+    """Why libsndfile cannot read the audio file `path` (one line), or None."""
+    import soundfile
+
+    try:
+        soundfile.info(path)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
+        return f"{path}: not an audio file that can be read ({' '.join(str(error).splitlines())})."
+    return None
+
+
+def _not_wav_or_flac(path):
+    """A one-line refusal unless `path` ends in .wav or .flac, else None."""
+    if os.path.splitext(path)[1].lower() not in (".wav", ".flac"):
+        return f"{path}: the target must be a .wav or .flac file."
+    return None
+
+
+def _save(path, wave, rate, subtype=None):
+    """Writes `(samples, channels)` to a .wav (FLOAT unless `subtype`) or .flac (PCM_24 unless `subtype`, clipped
+    to [-1, 1]) file, by the extension; the file appears whole or not at all."""
+    if os.path.splitext(path)[1].lower() == ".wav":
+        import keras_spectro as ks
+
+        ks.utils.save_wav(path, wave, rate, subtype=subtype or "FLOAT")
+        return
+    import soundfile
+
+    from keras_spectro.files import atomic_write
+
+    with atomic_write(path) as partial:
+        soundfile.write(partial, np.clip(wave, -1, 1), rate, subtype=subtype or "PCM_24", format="FLAC")
 
 
 def _rate(path):
@@ -294,6 +316,12 @@ def main(argv=None):
         if path is not None and not os.path.isfile(path):  # before Keras and the backend load, which takes seconds
             print(f"keras-spectro: error: {path}: no such {kind} file.", file=sys.stderr)
             return 1
+        problem = _unreadable(path) if path is not None and kind == "audio" else None
+        if problem is None and name == "file" and args.command == "roundtrip" and args.output:
+            problem = _not_wav_or_flac(args.output)
+        if problem:
+            print(f"keras-spectro: error: {problem}", file=sys.stderr)
+            return 1
     import keras_spectro
 
     keras_spectro._load()  # Keras, the backend, and the layers registered for load_model
@@ -301,7 +329,7 @@ def main(argv=None):
 
     try:
         {"show": show, "roundtrip": roundtrip, "apply": apply, "stream": stream, "demo": demo}[args.command](args)
-    except (ValueError, OSError, RuntimeError) as error:
+    except (ValueError, OSError, RuntimeError, ImportError) as error:  # ImportError: an optional package missing
         print("keras-spectro: error:", " ".join(str(error).splitlines()), file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # process_file has removed its temporary file

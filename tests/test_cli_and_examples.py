@@ -62,6 +62,33 @@ def test_errors_are_one_line_and_a_non_zero_exit(tmp_path, capsys):
     assert not (tmp_path / "y.wav").exists()
 
 
+def test_roundtrip_writes_flac_for_a_flac_name(tmp_path, capsys):
+    out = tmp_path / "back.flac"
+    assert main(["roundtrip", str(DATA / "voice_mono_22k.wav"), "-o", str(out), "--n-fft", "512", "--hop", "256"]) == 0
+    assert (soundfile.info(out).format, soundfile.info(out).subtype) == ("FLAC", "PCM_24")
+    original, _ = soundfile.read(DATA / "voice_mono_22k.wav", dtype="float32", always_2d=True)
+    assert np.abs(soundfile.read(out, dtype="float32", always_2d=True)[0] - original).max() < 1e-5  # 24 bits
+
+
+def test_resample_without_soxr_is_one_line(tmp_path):
+    import keras
+
+    import keras_spectro as ks
+
+    pipeline = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=256)], sample_rate=16000)
+    keras.Sequential([keras.Input((None, 1)), ks.SpectrogramDomain(pipeline)]).save(tmp_path / "m16k.keras")
+    args = ["apply", str(tmp_path / "m16k.keras"), VOICE, "-o", str(tmp_path / "out.wav"), "--resample"]
+    code = f"import sys; sys.modules['soxr'] = None; from keras_spectro.cli import main; sys.exit(main({args!r}))"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}  # as `keras-spectro` sets it before TensorFlow loads
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env
+    )
+    ours = [line for line in run.stderr.splitlines() if "keras-spectro" in line]  # TensorFlow may log besides
+    assert run.returncode == 1 and "Traceback" not in run.stderr and len(ours) == 1, run.stderr
+    assert ours[0].startswith("keras-spectro: error: ") and 'pip install "keras_spectro[resample]"' in ours[0]
+    assert not (tmp_path / "out.wav").exists()
+
+
 def test_hop_defaults_to_a_quarter_of_n_fft_and_help_says_so(tmp_path, capsys):
     assert main(["roundtrip", str(DATA / "voice_mono_22k.wav"), "--n-fft", "256", "-o", str(tmp_path / "r.wav")]) == 0
     assert f"images (1, 129, {1 + 73441 // 64}, 2)" in capsys.readouterr().out
@@ -92,7 +119,11 @@ BACKENDS = {"keras", "tensorflow", "torch", "jax"}
 @pytest.mark.parametrize(
     "args, says, loads_keras",
     [
-        (["show", "x.wav"], "x.wav: not an audio file", True),
+        # a text file named .wav: before Keras and the backend load, for every command that reads audio
+        (["show", "x.wav"], "x.wav: not an audio file", False),
+        (["roundtrip", "x.wav"], "x.wav: not an audio file", False),
+        (["apply", VOICE, "x.wav", "-o", "y.wav"], "x.wav: not an audio file", False),
+        (["roundtrip", VOICE, "-o", "y.mp3"], "y.mp3: the target must be a .wav or .flac file", False),
         (["roundtrip", "missing.wav"], "missing.wav: no such audio file", False),
         (["show", VOICE, "--hop", "0"], "argument --hop: must be a positive integer; got '0'", False),
         (["roundtrip", VOICE, "--n-fft", "0"], "argument --n-fft: must be a positive integer; got '0'", False),

@@ -58,6 +58,8 @@ def recording(tmp_path, rng):
         (37001, 1, 0.5, True, 48),  # a hop that 6400 is no multiple of
         (20000, 1, 0.5, False, None),  # the identity
         (5000, 2, 1.0, True, None),  # one chunk
+        (37001, 2, 0.5, True, 128),  # 50 % overlap: every chunk's length leaves its last samples almost unweighted
+        (30000, 1, 0.5, False, 128),  # the same, the identity
     ],
 )
 def test_chunks_equal_the_whole_file(tmp_path, recording, samples, channels, chunk_seconds, gain, hop_length):

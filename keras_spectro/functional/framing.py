@@ -14,23 +14,25 @@ CACHED_FRAME_COUNTS = 16
 LOOPED_BLOCKS = 8
 
 
+# The named windows, periodic, as functions of n / win_length.
+WINDOWS = {
+    "hann": lambda n: 0.5 - 0.5 * np.cos(2 * np.pi * n),
+    "hamming": lambda n: 0.54 - 0.46 * np.cos(2 * np.pi * n),
+    "blackman": lambda n: 0.42 - 0.5 * np.cos(2 * np.pi * n) + 0.08 * np.cos(4 * np.pi * n),
+}
+
+
 def make_window(window, win_length, n_fft):
     """The periodic analysis window (as librosa/scipy), centred in `n_fft` samples.
 
     Example: `make_window("hann", 1024, 2048)` → 2048 values, zeros outside the middle 1024.
     """
-    n = np.arange(win_length) / win_length
-    formulas = {
-        "hann": lambda: 0.5 - 0.5 * np.cos(2 * np.pi * n),
-        "hamming": lambda: 0.54 - 0.46 * np.cos(2 * np.pi * n),
-        "blackman": lambda: 0.42 - 0.5 * np.cos(2 * np.pi * n) + 0.08 * np.cos(4 * np.pi * n),
-    }
     if window is None:
         values = np.ones(win_length)
     elif isinstance(window, str):
-        if window not in formulas:
-            raise ValueError(f"window must be one of {sorted(formulas)}, None or an array; got {window!r}.")
-        values = formulas[window]()
+        if window not in WINDOWS:
+            raise ValueError(f"window must be one of {sorted(WINDOWS)}, None or an array; got {window!r}.")
+        values = WINDOWS[window](np.arange(win_length) / win_length)
     else:
         values = np.asarray(window, dtype="float64")
         if values.shape != (win_length,):

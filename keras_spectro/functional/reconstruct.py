@@ -1,5 +1,8 @@
 """Waveforms from STFT magnitudes alone: `griffin_lim`, librosa's fast Griffin-Lim on the exact STFT."""
 
+import functools
+import warnings
+
 import numpy as np
 
 from keras_spectro.functional.common import (
@@ -11,6 +14,7 @@ from keras_spectro.functional.common import (
     safe_sqrt,
     standardize_data_format,
 )
+from keras_spectro.functional.compiled import EagerCompiled
 from keras_spectro.functional.spectrum import parts_from_public, stft_settings, waves_from_first
 
 INITS = ("zeros", "random")
@@ -32,6 +36,8 @@ def griffin_lim_options(n_iter=32, momentum=0.99, init="zeros", seed=0) -> tuple
         or not 0 <= momentum < float("inf")
     ):
         raise ValueError(f"momentum must be a non-negative number; got {momentum!r}.")
+    if momentum > 1:  # as librosa warns
+        warnings.warn(f"Griffin-Lim with momentum={momentum} > 1 can be unstable (librosa warns too).", stacklevel=3)
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}; got {init!r}.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -99,7 +105,12 @@ def griffin_lim(
     """
     b, data_format = backend_for(magnitudes), standardize_data_format(data_format)
     settings = stft_settings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
-    return reconstruct(b, magnitudes, settings, length, *griffin_lim_options(n_iter, momentum, init, seed), data_format)
+    options = griffin_lim_options(n_iter, momentum, init, seed)
+    return reconstruct(b, magnitudes, settings, length, *options, data_format, run=functools.partial(_COMPILED.run, b))
+
+
+# eager calls of `griffin_lim` compiled once per setting and shape (JAX, TensorFlow), as the GriffinLim layer's
+_COMPILED = EagerCompiled()
 
 
 def reconstruct(b, magnitudes, settings, length, n_iter, momentum, init, seed, data_format, run=None):

@@ -1,6 +1,7 @@
 """The exact STFT and its inverse: `stft`, `istft`, `magnitude`, and the image layouts the layers use."""
 
 import functools
+import warnings
 
 import numpy as np
 
@@ -16,7 +17,14 @@ from keras_spectro.functional.common import (
     standardize_data_format,
 )
 from keras_spectro.functional.constants import DeviceConstants
-from keras_spectro.functional.framing import MIN_WINDOW_SUM, TRANSFORMS, WindowSums, make_window, overlap_add
+from keras_spectro.functional.framing import (
+    MIN_WINDOW_SUM,
+    TRANSFORMS,
+    WINDOWS,
+    WindowSums,
+    make_window,
+    overlap_add,
+)
 
 PAD_MODES = ("constant", "reflect")
 REPRESENTATIONS = ("real_imag", "mag_phase", "magnitude")
@@ -58,6 +66,7 @@ class STFTSettings:
         self.window_sums = WindowSums(self.window_values, self.hop_length)
         self.constants = DeviceConstants()  # edge_bins and the zero it puts there, on the device
         self._check_covered(self.window_sums.steady(), "in the middle of the signal")
+        self._check_covered(self._between_centres_sums(), "near the first or the last frame")
 
     def config(self):
         """The settings as a dict of `SETTINGS`."""
@@ -75,8 +84,68 @@ class STFTSettings:
         return 1 + (padded - self.n_fft) // self.hop_length
 
     def default_length(self, frames):
-        """The samples that `frames` frames cover when no length is given."""
-        return (frames - 1) * self.hop_length + (0 if self.center else self.n_fft)
+        """The samples that `frames` frames cover when no length is given (librosa.istft's: with `center=True`,
+        `(frames - 1) * hop_length`, one more for an odd `n_fft`)."""
+        return (frames - 1) * self.hop_length + (self.n_fft % 2 if self.center else self.n_fft)
+
+    def covered_length(self, b, samples):
+        """A sample count >= `samples` whose STFT brings every one of the first `samples` samples back exactly.
+
+        With `center=True` the last samples of some lengths get almost no window weight
+        (with a Hann window and 50 % overlap, those just before where the next frame would be
+        centred), so their inverse is only as good as the float32 rounding divided by that
+        weight. Padding such a signal with zeros at the end to the returned length adds the
+        frames that reach those samples; other lengths come back unchanged. `samples` may
+        be a run-time tensor (a tensor comes back). With `center=False` the first and last
+        samples depend on the window whatever the length: `samples` comes back.
+
+        Example: `stft_settings(n_fft=512, hop_length=256).covered_length(b, 1023)` → 1280.
+        """
+        if not self.center:
+            return samples
+        short, residues = self._coverage_tables
+        limit = len(short)
+        reach = self.n_fft // 2 - (self.n_fft - self.win_length) // 2  # from a frame's centre to its window's start
+        if is_known(samples):
+            samples = int(samples)
+            poor = short[samples] if samples < limit else residues[samples % self.hop_length]
+            return (
+                max(samples, (samples - 1 + reach) // self.hop_length * self.hop_length + self.n_fft % 2)
+                if poor
+                else samples
+            )
+        np_ = b.numpy
+        clipped = np_.minimum(samples, limit - 1)
+        poor = np_.where(
+            samples < limit, np_.take(short, clipped), np_.take(residues, np_.mod(samples, self.hop_length))
+        )
+        padded = np_.maximum(samples, (samples - 1 + reach) // self.hop_length * self.hop_length + self.n_fft % 2)
+        return np_.where(poor, padded, samples)
+
+    @functools.cached_property
+    def _coverage_tables(self):
+        """(poor[L] for the lengths L < limit, poor[L % hop] beyond): whether some of L samples get less than
+        `MIN_WINDOW_SUM` of the peak window weight (center=True). Beyond `limit` no sample lacks frames at
+        both ends, so only the residue matters."""
+        hop, half, window_sq = self.hop_length, self.n_fft // 2, self.window_sums.window_sq
+        threshold = MIN_WINDOW_SUM * window_sq.max()
+        limit = (-(-(2 * self.n_fft) // hop) + 1) * hop
+        odd = self.n_fft % 2  # frames_for(L) = 1 + (L - odd) // hop
+        sums, poor = np.zeros(limit + 3 * hop + self.n_fft), np.zeros(limit + 2 * hop + 1, bool)
+        for q in range(limit // hop + 2):  # the lengths q * hop + odd ... q * hop + hop - 1 + odd: frames 0 ... q
+            sums[q * hop : q * hop + self.n_fft] += window_sq
+            low = np.minimum.accumulate(sums[half : half + (q + 1) * hop]) < threshold  # low[j]: samples 0 ... j
+            first, last = max(q * hop + odd, 1), (q + 1) * hop + odd
+            poor[first:last] = low[first - 1 : last - 1]
+        residues = np.zeros(hop, bool)
+        residues[np.arange(limit, limit + hop) % hop] = poor[limit : limit + hop]
+        return poor[:limit], residues
+
+    def _between_centres_sums(self):
+        """The window-square sums of a signal of a few frames, from the first frame's centre to the last one's."""
+        frames = 2 * -(-self.n_fft // self.hop_length) + 1  # those of `WindowSums.steady`: cached once
+        sums = self.window_sums.sums(frames)
+        return sums[self.n_fft // 2 : (frames - 1) * self.hop_length + self.n_fft // 2 + 1]
 
     # --- checks: in Python for known sizes, in the graph for sizes known only at run time ---
     def _check_covered(self, wss, where):
@@ -101,13 +170,6 @@ class STFTSettings:
         message = self._too_short(samples)
         if message:
             raise ValueError(message)
-        frames = self.frames_for(samples)
-        wss = self.window_sums.sums(frames)
-        if self.center:
-            exact = np.pad(wss, (0, samples))[self.n_fft // 2 : self.n_fft // 2 + samples]
-        else:
-            exact = wss[self.n_fft // 2 : (frames - 1) * self.hop_length + self.n_fft // 2 + 1]
-        self._check_covered(exact, f"of a {samples}-sample signal")
 
     def check_samples(self, b, samples):
         """Refuses a sample count the STFT cannot frame or the inverse could not bring back.
@@ -153,8 +215,9 @@ class STFTSettings:
         batch, channels, frames, bins = b.core.shape(part)
         if bins != self.bins:
             raise ValueError(f"{who}: the images have {bins} frequency bins but n_fft={self.n_fft} gives {self.bins}.")
+        checks = self.check_frames(b, frames, length, who)  # a default length fits by definition
         length = self.default_length(frames) if length is None else length
-        checks = self.check_frames(b, frames, length, who) + self.check_samples(b, length)
+        checks += self.check_samples(b, length)
         empty = b.numpy.zeros((0, channels, length), "float32") if is_known(batch) and batch == 0 else None
         return length, checks, empty
 
@@ -206,13 +269,37 @@ def stft_settings(
     n_fft=2048, hop_length=None, win_length=None, window="hann", center=True, pad_mode="constant", dft="fft"
 ):
     """The checked, cached `STFTSettings` of these arguments (those of `stft`)."""
-    if isinstance(window, (list, np.ndarray)):
-        window = tuple(np.asarray(window, "float64").tolist())
+    if isinstance(window, (list, tuple, np.ndarray)):
+        window = window_values(window)
     if type(n_fft) is int and n_fft >= 1:  # defaults resolved: a layer and its inverse share one object
         hop_length = max(1, n_fft // 4) if hop_length is None else hop_length
         if win_length is None:
             win_length = len(window) if isinstance(window, tuple) else n_fft
     return _cached_settings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
+
+
+def window_values(window):
+    """An explicit window as a tuple of floats; a ValueError naming the windows taken for anything else.
+
+    Example: `window_values(np.hanning(400))` → 400 floats; `window_values(("kaiser", 4.0))` → ValueError.
+    """
+    try:
+        values = np.asarray(window, "float64")
+    except (TypeError, ValueError):
+        values = None
+    if values is None or values.ndim != 1:
+        raise ValueError(
+            f"window must be one of {sorted(WINDOWS)}, None or an array of win_length numbers; got {window!r}. "
+            "Windows with parameters, e.g. ('kaiser', 4.0), are taken as their values: "
+            "window=scipy.signal.get_window(('kaiser', 4.0), win_length)."
+        )
+    return tuple(values.tolist())
+
+
+def warn_if_longer(settings, samples):
+    """Warns, as librosa does, when `n_fft` is longer than a (known) signal of `samples` samples with `center=True`."""
+    if settings.center and is_known(samples) and settings.n_fft > samples:
+        warnings.warn(f"n_fft={settings.n_fft} is too large for input signal of length={samples}.", stacklevel=3)
 
 
 # --- layouts -----------------------------------------------------------------------
@@ -358,6 +445,7 @@ def stft(
     x = waves_first(b, waves, data_format)
     batch, channels, samples = b.core.shape(x)
     checks = settings.check_samples(b, samples)
+    warn_if_longer(settings, samples)
     if is_known(batch) and batch == 0:
         empty = b.numpy.zeros((0, channels, settings.frames_for(samples), settings.bins), "float32")
         return parts_to_public(b, empty, data_format), parts_to_public(b, empty, data_format)
@@ -381,8 +469,10 @@ def istft(
     """The exact inverse of `stft`: (real, imag) → waveforms, `istft(*stft(x), length=samples)` equals `x`.
 
     Args: those of `stft`, and `length`: the samples to return (default: all the frames
-    cover, `(frames - 1) * hop_length` with `center=True`). Images whose frame count does not
-    fit `length` are refused with a ValueError.
+    cover, as librosa: `(frames - 1) * hop_length` with `center=True`, one more for an odd
+    `n_fft`). Images whose frame count does not fit `length` are refused with a ValueError.
+    At lengths whose last samples get little window weight (`STFTSettings.covered_length`
+    tells), those samples are as accurate as `librosa.istft` makes them, not exact.
 
     Returns: float32 `(batch, samples, channels)` (channels_last) or `(batch, channels, samples)`.
 

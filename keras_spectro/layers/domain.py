@@ -5,6 +5,22 @@ import keras
 from keras_spectro.functional.common import checked, is_known, is_runtime, positive_int, standardize_data_format
 from keras_spectro.layers.base import InvertibleLayer, SpectroLayer
 from keras_spectro.layers.pipeline import SpectrogramPipeline
+from keras_spectro.layers.stft import STFTSplit
+
+
+def _covering(b, step, waves):
+    """`(waves, None)`, or for an `STFTSplit` whose STFT would leave the last samples of `waves` almost without
+    window weight, `(waves zero-padded at the end to a length it covers, the index that cuts them back)`."""
+    if not isinstance(step, STFTSplit):
+        return waves, None
+    axis = step._axes(3)[1]
+    samples = b.core.shape(waves)[axis]
+    covered = step._stft.covered_length(b, samples)
+    if is_known(samples) and covered == samples:
+        return waves, None
+    widths = [(0, 0)] * 3
+    widths[axis] = (0, covered - samples)
+    return b.numpy.pad(waves, widths), (slice(None),) * axis + (slice(0, samples),)
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
@@ -122,21 +138,24 @@ class SpectrogramDomain(SpectroLayer):
 
     def call(self, inputs):
         b, steps, k = self.backend, self.pipeline.steps, self.sources
-        shapes, x = [], inputs
+        shapes, cuts, x = [], [], inputs
         for step in steps:
+            x, cut = _covering(b, step, x)
             shapes.append(b.core.shape(x))
+            cuts.append(cut)
             x = step(x)
         if self.network is not None:
             x = self._checked_network(x)
         if k > 1:  # the K sets of images as K times the batch, one state for all
             x = self._fold(x)
             shapes = [(shape[0] * k, *shape[1:]) for shape in shapes]
-        for step, shape in zip(reversed(steps), reversed(shapes)):
+        for step, shape, cut in zip(reversed(steps), reversed(shapes), reversed(cuts)):
             step.backend.set_backend(b.name)  # TensorFlow inside tf.data, as this layer
             try:
                 x = step.invert(x, shape)
             finally:
                 step.backend.reset()
+            x = x if cut is None else x[cut]
         if k == 1:
             return x
         shape = b.core.shape(x)

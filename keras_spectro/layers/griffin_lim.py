@@ -30,7 +30,7 @@ class GriffinLim(_ImageToWaveLayer):
             `"random"` (uniform phases drawn with `seed`, the same every call;
             the numbers differ from librosa's and between backends).
         length: the samples to return (default: all the frames cover,
-            `(frames - 1) * hop_length` with `center=True`).
+            `(frames - 1) * hop_length` with `center=True`, one more for an odd `n_fft`, as librosa).
         data_format: `"channels_last"` or `"channels_first"` `(batch, channels, bins, frames)`.
 
     Example:

@@ -15,7 +15,8 @@ class STFTSplit(_STFTLayer):
     Channels_last `(batch, samples, channels)` → `(batch, bins, frames, 2*channels)`,
     channels interleaved `[A1, B1, A2, B2, ...]`, where (A, B) is (real, imaginary)
     or (magnitude, phase in (-π, π]). `bins = n_fft // 2 + 1`, `frames = 1 +
-    samples // hop_length` with `center=True`.
+    samples // hop_length` with `center=True` and an even `n_fft`, as librosa, for every
+    length.
 
     Args:
         n_fft: FFT size. hop_length: samples between frames (default `n_fft // 4`).
@@ -127,7 +128,10 @@ class InverseSTFTSplit(_ImageToWaveLayer):
     not small. Images whose frame count does not fit `length` are refused.
 
     Args: those of `STFTSplit`, and `length`: the number of samples to return
-    (default: all the frames cover, `(frames - 1) * hop_length` with `center=True`).
+    (default: all the frames cover, as librosa: `(frames - 1) * hop_length` with `center=True`, one
+    more for an odd `n_fft`). At lengths whose last samples get little window weight the inverse
+    divides by that weight as `librosa.istft` does (as accurate, not exact); `SpectrogramDomain`
+    pads such signals and is exact at every length.
 
     Example:
 

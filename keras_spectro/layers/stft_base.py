@@ -4,7 +4,13 @@ import keras
 
 from keras_spectro.functional.common import checked, is_known, positive_int, standardize_data_format
 from keras_spectro.functional.compiled import EagerCompiled
-from keras_spectro.functional.spectrum import REPRESENTATIONS, image_to_waves, stft_settings, waves_to_image
+from keras_spectro.functional.spectrum import (
+    REPRESENTATIONS,
+    image_to_waves,
+    stft_settings,
+    warn_if_longer,
+    waves_to_image,
+)
 from keras_spectro.layers.base import InvertibleLayer, _Unsaved
 
 
@@ -112,6 +118,7 @@ class _STFTLayer(InvertibleLayer):
         b = self.backend
         shape = b.core.shape(waves)
         checks = self._stft.check_samples(b, shape[self._axes(3)[1]])
+        warn_if_longer(self._stft, shape[self._axes(3)[1]])
         if is_known(shape[0]) and shape[0] == 0:  # FFTs of nothing fail on some backends
             return b.numpy.zeros(self._waveform_to_image_shape(shape), self.compute_dtype)
         image = self._compiled.run(b, waves_to_image, waves, static=(self._stft, self.representation, self.data_format))
@@ -122,8 +129,9 @@ class _STFTLayer(InvertibleLayer):
         b = self.backend
         shape = b.core.shape(images)
         channels, _, frames = (shape[axis] for axis in self._axes(4))
+        checks = self._stft.check_frames(b, frames, length, self.name)  # a default length fits by definition
         length = self._stft.default_length(frames) if length is None else length
-        checks = self._stft.check_frames(b, frames, length, self.name) + self._stft.check_samples(b, length)
+        checks += self._stft.check_samples(b, length)
         if is_known(shape[0]) and shape[0] == 0:
             channels //= self._per_channel()
             shape = (0, length, channels) if self.data_format == "channels_last" else (0, channels, length)
