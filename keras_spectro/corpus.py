@@ -127,22 +127,24 @@ def write_report(path, rows):
 
 
 def list_sources(sources):
-    """[(path, parent)] of a folder (recursively, audio extensions only), a glob pattern or a list; sorted."""
-    if isinstance(sources, (str, os.PathLike)):
-        sources = os.fspath(sources)
-        if os.path.isdir(sources):
-            found = []
-            for folder, subfolders, names in os.walk(sources):
-                subfolders.sort()
-                for name in names:
-                    if os.path.splitext(name)[1].lower() in EXTENSIONS and not name.startswith("."):
-                        path = os.path.join(folder, name)
-                        found.append((path, os.path.relpath(folder, sources).replace(os.sep, "/").strip(".")))
-            return sorted(found)
-        if glob.has_magic(sources):
-            return sorted((path, "") for path in glob.glob(sources, recursive=True) if os.path.isfile(path))
-        sources = [sources]
-    return sorted((os.fspath(path), "") for path in sources)
+    """[(path, parent)] of a folder (recursively, audio extensions only), a glob pattern, or a list of them or of files; sorted.
+
+    `parent` is the file's folder relative to the folder searched (`""` for a file or a glob).
+    """
+    if not isinstance(sources, (str, os.PathLike)):
+        return sorted(pair for item in sources for pair in list_sources(item))
+    sources = os.fspath(sources)
+    if os.path.isdir(sources):
+        found = []
+        for folder, _, names in os.walk(sources):
+            parent = os.path.relpath(folder, sources)
+            for name in names:
+                if os.path.splitext(name)[1].lower() in EXTENSIONS and not name.startswith("."):
+                    found.append((os.path.join(folder, name), "" if parent == "." else parent))
+        return sorted(found)
+    if glob.has_magic(sources) and not os.path.isfile(sources):
+        return sorted((path, "") for path in glob.glob(sources, recursive=True) if os.path.isfile(path))
+    return [(sources, "")]
 
 
 def target_is_folder(sources, target):
@@ -239,8 +241,8 @@ def bucket(samples, length, hop, n_fft):
 class _Job:
     """One recording being processed: its open file, writers, chunks and cross-fade."""
 
-    def __init__(self, row, parts, options):
-        self.row, self.stack, self.created = row, contextlib.ExitStack(), []
+    def __init__(self, row, parts, options, created):
+        self.row, self.stack, self.created = row, contextlib.ExitStack(), created
         try:
             self._open(parts, options)
         except BaseException as error:
@@ -273,6 +275,8 @@ class _Job:
     def _folder(self, folder):
         missing = []
         while not os.path.isdir(folder):
+            if os.path.exists(folder):
+                raise NotADirectoryError(f"{folder} is a file, not a folder: it cannot hold {self.row['targets'][0]}.")
             missing.append(folder)
             folder = os.path.dirname(folder)
         for path in reversed(missing):
@@ -299,17 +303,14 @@ class _Job:
         return True
 
     def abort(self, error):
-        """Removes what was written (its temporaries, the folders it made); `error` is the reason."""
+        """Removes its temporaries; `error` is the reason."""
         self.stack.__exit__(type(error), error, error.__traceback__)
-        for folder in reversed(self.created):
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
 
 
 def run(model, parts, todo, batch_size, progress, **options):
     """Processes the rows of `todo` (from `plan`), batching their chunks by length; sets their status."""
     queues = {}  # run length -> [(job, wave)]
-    open_jobs = []
+    open_jobs, created = [], []  # the folders made, removed at the end if nothing was written into them
     done_seconds = [0.0]
 
     def advance(seconds):
@@ -359,7 +360,7 @@ def run(model, parts, todo, batch_size, progress, **options):
     try:
         for row in todo:
             try:
-                job = _Job(row, parts, options)
+                job = _Job(row, parts, options, created)
             except (ValueError, OSError) as error:
                 _failed(row, error)
                 advance(row["seconds"])
@@ -383,3 +384,6 @@ def run(model, parts, todo, batch_size, progress, **options):
         raise
     finally:
         restore()
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
