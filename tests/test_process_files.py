@@ -314,3 +314,18 @@ def test_sigterm_in_the_middle_leaves_only_whole_files_and_a_rerun_completes(tmp
     assert outputs(out) == [f"f{i}.wav" for i in range(6)]
     for i in range(6):
         assert_exact(read(out / f"f{i}.wav"), read(corpus / f"f{i}.wav"), 1e-4)
+
+
+def test_one_sample_a_channels_first_model_and_batches_of_one(tmp_path):
+    write(tmp_path / "in" / "one.wav", 1)
+    write(tmp_path / "in" / "long.wav", 20001, seed=1)
+    domain = ks.SpectrogramDomain(
+        [ks.STFTSplit(n_fft=256, data_format="channels_first", pad_mode="reflect")], data_format="channels_first"
+    )
+    model = keras.Sequential([keras.Input((2, None)), domain])
+    rows = process_files(model, tmp_path / "in", tmp_path / "out", batch_size=1, verbose=0, **CHUNK)
+    assert [row["padded_to"] for row in rows] == [None, 256]  # one sample runs at n_fft, past what reflect needs
+    for row in rows:
+        assert_exact(read(row["targets"][0]), read(row["source"]), 1e-4)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        process_files(model, tmp_path / "in", tmp_path / "out", batch_size=0)
