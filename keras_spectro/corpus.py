@@ -132,7 +132,7 @@ def list_sources(sources):
     `parent` is the file's folder relative to the folder searched (`""` for a file or a glob).
     """
     if not isinstance(sources, (str, os.PathLike)):
-        return sorted(pair for item in sources for pair in list_sources(item))
+        return sorted({pair for item in sources for pair in list_sources(item)})  # a file named twice is done once
     sources = os.fspath(sources)
     if os.path.isdir(sources):
         found = []
@@ -339,7 +339,7 @@ def run(model, parts, todo, batch_size, progress, **options):
             batch[i, : len(wave)] = wave
         try:
             outputs = files.predict(model, batch, parts)
-        except (ValueError, RuntimeError, TypeError) as error:
+        except Exception as error:  # the model refused this batch (each backend raises its own kinds): its files fail
             for job, _ in items:
                 fail(job, error)
             return

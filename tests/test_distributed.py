@@ -182,6 +182,20 @@ def test_process_files_on_ray_equals_the_local_run(local_ray, tmp_path):
     assert [row["status"] for row in again] == ["failed"] + ["skipped"] * 6
 
 
+def test_apply_ray_on_the_command_line(local_ray, tmp_path, capsys):
+    from keras_spectro.cli import main
+
+    _corpus(tmp_path / "in")
+    keras.Sequential([keras.Input((None, 2)), ks.SpectrogramDomain([ks.STFTSplit(n_fft=256)])]).save(
+        tmp_path / "m.keras"
+    )
+    args = ["apply", str(tmp_path / "m.keras"), str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--ray"]
+    assert main([*args, "--overlap-seconds", "0.1"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.endswith("6 done, 0 skipped, 1 failed\n") and "failed: " in captured.err, captured
+    assert len(list((tmp_path / "out").rglob("*.wav"))) == 6
+
+
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
 def test_a_spectrogram_domain_trains_on_two_devices(backend):
     """JAX keras.distribution.DataParallel on 2 host devices; TF MirroredStrategy on 2 logical CPUs."""
