@@ -256,9 +256,9 @@ class _Job:
         self.total, self.starts, (_, overlap, self.length, _) = parts.chunks(
             self.file, self.rate, options["chunk_seconds"], options["overlap_seconds"]
         )
-        if len(self.starts) == 1:
+        self.long = len(self.starts) > 1  # else run once, padded to at least its `bucket`
+        if not self.long:
             self.length = bucket(self.total, self.length, parts.hop, parts.n_fft)
-            row["padded_to"] = self.length if self.length != self.total else None
         self.join = Crossfade(self.starts, self.length, overlap)
         for path in row["targets"]:
             self._folder(os.path.dirname(os.path.abspath(path)))
@@ -308,8 +308,13 @@ class _Job:
 
 
 def run(model, parts, todo, batch_size, progress, **options):
-    """Processes the rows of `todo` (from `plan`), batching their chunks by length; sets their status."""
-    queues = {}  # run length -> [(job, wave)]
+    """Processes the rows of `todo` (from `plan`), batching their chunks; sets their status.
+
+    The recordings go shortest first, so that each batch holds recordings of about one
+    length: a batch runs at the length of its longest item (a chunk's own length, or a
+    short recording's `bucket`), the others padded to it.
+    """
+    queue = []  # [(job, wave)] of the next batch
     open_jobs, created = [], []  # the folders made, removed at the end if nothing was written into them
     done_seconds = [0.0]
 
@@ -329,10 +334,20 @@ def run(model, parts, todo, batch_size, progress, **options):
             open_jobs.remove(job)
             credit(job, job.total)
 
-    def flush(length):
-        items = [(job, wave) for job, wave in queues.pop(length) if job.row["status"] is None]
+    def fits(job):
+        """Whether the chunk `job` reads next can join the queued batch (a long recording's chunk runs at its own length)."""
+        exact = {other.length for other, _ in queue if other.long}  # the length the batch must run at, if any
+        longest = max((other.length for other, _ in queue), default=0)
+        if job.long:
+            return exact <= {job.length} and longest <= job.length
+        return not exact or job.length <= min(exact)
+
+    def flush():
+        items = [(job, wave) for job, wave in queue if job.row["status"] is None]
+        queue.clear()
         if not items:
             return
+        length = max(job.length for job, _ in items)
         size = min(batch_size, 2 ** math.ceil(math.log2(len(items))))
         batch = np.zeros((size, length, items[0][1].shape[1]), "float32")
         for i, (_, wave) in enumerate(items):
@@ -349,6 +364,8 @@ def run(model, parts, todo, batch_size, progress, **options):
             try:
                 result = result[: len(wave)]
                 files.check_finite(result)
+                if not job.long and length != job.total:
+                    job.row["padded_to"] = length
                 if job.write(result):
                     job.row["status"] = "done"
                     open_jobs.remove(job)
@@ -358,7 +375,7 @@ def run(model, parts, todo, batch_size, progress, **options):
 
     restore = files._on_sigterm()
     try:
-        for row in todo:
+        for row in sorted(todo, key=lambda row: (row["seconds"], row["source"])):
             try:
                 job = _Job(row, parts, options, created)
             except (ValueError, OSError) as error:
@@ -367,17 +384,17 @@ def run(model, parts, todo, batch_size, progress, **options):
                 continue
             open_jobs.append(job)
             while job.row["status"] is None and job.next < len(job.starts):
+                if not fits(job):
+                    flush()
                 try:
                     wave = job.read()
                 except (ValueError, OSError) as error:
                     fail(job, error)
                     break
-                queue = queues.setdefault(job.length, [])
                 queue.append((job, wave))
                 if len(queue) == batch_size:
-                    flush(job.length)
-        for length in sorted(queues):
-            flush(length)
+                    flush()
+        flush()
     except BaseException as error:
         for job in list(open_jobs):
             job.abort(error)
