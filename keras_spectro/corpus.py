@@ -37,15 +37,17 @@ def process_files(
 
     Each output is what `process_file` writes for that source with the same
     settings (chunks, cross-fades, subtype, checks), to float32 rounding, but the
-    work of several files shares one `predict` call of up to `batch_size` items:
-    the chunks of recordings longer than a chunk (all of one length), and the
-    recordings up to one chunk long, each padded at its end with zeros to one of
-    a few shared lengths (multiples of the STFT hop: 1, 1.5, 2, 3, 4, 6, ... times
-    a base of at least `n_fft`, and the chunk length) and cut back, so that the
+    work of several files shares one `predict` call of up to `batch_size` items.
+    Recordings go shortest first; a batch runs at the length of its longest
+    item: the chunk length for the chunks of recordings longer than a chunk, else
+    one of a few shared lengths (four to an octave, multiples of the STFT hop, at
+    least `n_fft`, see `bucket`), and the shorter recordings of
+    the batch are padded at their end with zeros to it and cut back, so that the
     model compiles per length, not per file. Such an output is exactly the
     model's output for the padded recording, cut back (`padded_to` in its row);
-    for the round trip (no network) it is still the recording itself. A last,
-    partial batch of a length is padded with silent items to a power of two.
+    for the round trip (no network) it is still the recording itself. A batch
+    with fewer items is padded with silent ones to the size of the batches before
+    it (else to a power of two), so that the batch size stays one.
 
     A source that cannot be done (unreadable, wrong channel count, another rate
     without `resample=True`, NaN or inf output, output beyond [-1, 1] without
@@ -227,15 +229,17 @@ def _failed(row, error):
 def bucket(samples, length, hop, n_fft):
     """The length a recording of `samples` (up to one chunk of `length`) runs at: the next of a few shared ones.
 
-    Multiples of `hop`: 1, 1.5, 2, 3, 4, 6, 8, ... times a base (`hop` times the least
-    power of two, at least 2, that reaches `n_fft`), and `length` itself above them.
-    Example: `bucket(5000, 160767, 256, 512)` is 6144.
+    Four to an octave, multiples of `hop`: 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, ... times
+    a base of at least `n_fft` (four times `hop` times a power of two), so a recording is
+    padded by at most a quarter; `length` itself above them.
+    Example: `bucket(5000, 160767, 256, 512)` is 5120.
     """
-    size = hop * 2 ** max(1, math.ceil(math.log2(max(n_fft, 1) / hop)))
-    while size < samples and size * 3 // 2 < samples:
-        size *= 2
-    size = size if size >= samples else size * 3 // 2
-    return min(size, length)
+    unit = hop * 2 ** max(0, math.ceil(math.log2(max(n_fft, 1) / (4 * hop))))
+    if samples <= 4 * unit:
+        return min(4 * unit, length)
+    octave = 2 ** ((samples - 1) // (4 * unit)).bit_length() // 2  # the power of two with 4 * unit * octave < samples
+    step = unit * octave
+    return min(4 * step + -(-(samples - 4 * step) // step) * step, length)
 
 
 class _Job:
@@ -316,7 +320,7 @@ def run(model, parts, todo, batch_size, progress, **options):
     """
     queue = []  # [(job, wave)] of the next batch
     open_jobs, created = [], []  # the folders made, removed at the end if nothing was written into them
-    done_seconds = [0.0]
+    done_seconds, widest = [0.0], [0]  # widest: the largest batch run so far (a smaller one pads to it)
 
     def advance(seconds):
         if progress is not None:
@@ -348,12 +352,13 @@ def run(model, parts, todo, batch_size, progress, **options):
         if not items:
             return
         length = max(job.length for job, _ in items)
-        size = min(batch_size, 2 ** math.ceil(math.log2(len(items))))
+        size = min(batch_size, max(widest[0], 2 ** math.ceil(math.log2(len(items)))))
+        widest[0] = size
         batch = np.zeros((size, length, items[0][1].shape[1]), "float32")
         for i, (_, wave) in enumerate(items):
             batch[i, : len(wave)] = wave
         try:
-            outputs = files.predict(model, batch, parts)
+            outputs = files.predict(model, batch, parts, call)
         except Exception as error:  # the model refused this batch (each backend raises its own kinds): its files fail
             for job, _ in items:
                 fail(job, error)
@@ -373,6 +378,7 @@ def run(model, parts, todo, batch_size, progress, **options):
             except (ValueError, OSError, RuntimeError) as error:
                 fail(job, error)
 
+    call = _traced_once(model, parts)
     restore = files._on_sigterm()
     try:
         for row in sorted(todo, key=lambda row: (row["seconds"], row["source"])):
@@ -404,3 +410,18 @@ def run(model, parts, todo, batch_size, progress, **options):
         for folder in reversed(created):
             with contextlib.suppress(OSError):
                 os.rmdir(folder)
+
+
+def _traced_once(model, parts):
+    """Under TensorFlow, the model in one `tf.function` for every batch and length, else None (`predict_on_batch`).
+
+    Keras' predict function traces again for each new shape until it has relaxed the
+    batch and length axes (up to three traces, a second or more each for a network):
+    one trace with both axes unknown serves every batch of a corpus.
+    """
+    if keras.backend.backend() != "tensorflow" or not isinstance(model, keras.Model) or parts.channels is None:
+        return None
+    import tensorflow as tf
+
+    shape = (None, parts.channels, None) if parts.channels_first else (None, None, parts.channels)
+    return tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, "float32")])

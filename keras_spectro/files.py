@@ -350,11 +350,16 @@ def _run(model, wave, size, parts):
     return result[: len(wave)]
 
 
-def predict(model, batch, parts):
-    """The model's output for a batch `(batch, samples, channels)`, as float32 `(batch, samples, sources, channels)`; shapes checked."""
+def predict(model, batch, parts, call=None):
+    """The model's output for a batch `(batch, samples, channels)`, as float32 `(batch, samples, sources, channels)`; shapes checked.
+
+    `call`: a function that runs the model on a batch, instead of `predict_on_batch`.
+    """
     batch = np.swapaxes(batch, 1, 2) if parts.channels_first else batch
     sources = parts.sources
-    if isinstance(model, keras.Model):
+    if call is not None:
+        result = call(batch)
+    elif isinstance(model, keras.Model):
         result = model.predict_on_batch(batch)
     else:
         result = model(batch)

@@ -203,11 +203,11 @@ def test_a_two_source_model_writes_every_source_and_resumes_per_source(tmp_path,
 
 
 def test_the_buckets_are_few_multiples_of_the_hop():
-    sizes = {bucket(n, 160767, 256, 512) for n in range(1, 160767, 97)}
-    assert all(size % 256 == 0 for size in sizes - {160767}) and len(sizes) <= 20, sorted(sizes)
-    assert bucket(1, 160767, 256, 512) == 512 and bucket(513, 160767, 256, 512) == 768
-    assert bucket(150000, 160767, 256, 512) == 160767 and bucket(5000, 160767, 256, 512) == 6144
-    assert all(bucket(n, 160767, 256, 512) >= n for n in range(1, 5000))
+    sizes = {bucket(n, 160767, 256, 512) for n in range(1, 160767)}
+    assert all(size % 256 == 0 for size in sizes - {160767}) and len(sizes) == 4 * 7 + 2, sorted(sizes)
+    assert all(n <= bucket(n, 160767, 256, 512) <= max(1.25 * n, 1024) for n in range(1, 160767, 7))
+    assert [bucket(n, 160767, 256, 512) for n in (1, 1025, 2049, 5000, 150000)] == [1024, 1280, 2560, 5120, 160767]
+    assert bucket(1, 7999, 64, 256) == 256 and bucket(1, 100, 64, 256) == 100  # never past the chunk
 
 
 def test_progress_and_summary(tmp_path, corpus, capsys):
