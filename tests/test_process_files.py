@@ -13,6 +13,7 @@ from test_process_file import Gain, identity, make_model
 from test_separation import Gains
 
 import keras_spectro as ks
+from keras_spectro import files
 from keras_spectro.audio import process_file, process_files
 from keras_spectro.cli import main
 from keras_spectro.corpus import bucket
@@ -52,8 +53,8 @@ def outputs(folder):
 
 def test_a_nested_folder_is_mirrored_and_each_output_is_process_files(tmp_path, corpus, monkeypatch, capsys):
     model = make_model(2)
-    shapes, predict = [], model.predict_on_batch
-    monkeypatch.setattr(model, "predict_on_batch", lambda x: shapes.append(x.shape) or predict(x))
+    shapes, predict = [], files.predict
+    monkeypatch.setattr(files, "predict", lambda model, x, *args: shapes.append(x.shape) or predict(model, x, *args))
     rows = process_files(model, corpus, tmp_path / "out", batch_size=4, verbose=0, **CHUNK)
     assert capsys.readouterr().out == ""
     out = tmp_path / "out"
