@@ -37,17 +37,17 @@ def process_files(
 
     Each output is what `process_file` writes for that source with the same
     settings (chunks, cross-fades, subtype, checks), to float32 rounding, but the
-    work of several files shares one `predict` call of up to `batch_size` items.
-    Recordings go shortest first; a batch runs at the length of its longest
-    item: the chunk length for the chunks of recordings longer than a chunk, else
-    one of a few shared lengths (four to an octave, multiples of the STFT hop, at
-    least `n_fft`, see `bucket`), and the shorter recordings of
-    the batch are padded at their end with zeros to it and cut back, so that the
-    model compiles per length, not per file. Such an output is exactly the
-    model's output for the padded recording, cut back (`padded_to` in its row);
-    for the round trip (no network) it is still the recording itself. A batch
-    with fewer items is padded with silent ones to the size of the batches before
-    it (else to a power of two), so that the batch size stays one.
+    work of several files shares one `predict` call of up to `batch_size` items
+    of one length: the chunks of recordings longer than a chunk, and the
+    recordings up to one chunk long, each padded at its end with zeros to the
+    next of a few shared lengths (four to an octave, multiples of the STFT hop,
+    at least `n_fft`, see `bucket`) and cut back, so that the model compiles per
+    length, not per file. Recordings go shortest first, so that a batch fills
+    with recordings of one length. Such an output is exactly the model's output
+    for the padded recording, cut back (`padded_to` in its row); for the round
+    trip (no network) it is still the recording itself. A batch with fewer
+    items is padded with silent ones to the size of the batches before it (else
+    to a power of two), so that the batch size stays one.
 
     A source that cannot be done (unreadable, wrong channel count, another rate
     without `resample=True`, NaN or inf output, output beyond [-1, 1] without
@@ -260,9 +260,9 @@ class _Job:
         self.total, self.starts, (_, overlap, self.length, _) = parts.chunks(
             self.file, self.rate, options["chunk_seconds"], options["overlap_seconds"]
         )
-        self.long = len(self.starts) > 1  # else run once, padded to at least its `bucket`
-        if not self.long:
+        if len(self.starts) == 1:  # run once, padded to its bucket
             self.length = bucket(self.total, self.length, parts.hop, parts.n_fft)
+            row["padded_to"] = self.length if self.length != self.total else None
         self.join = Crossfade(self.starts, self.length, overlap)
         for path in row["targets"]:
             self._folder(os.path.dirname(os.path.abspath(path)))
@@ -314,9 +314,8 @@ class _Job:
 def run(model, parts, todo, batch_size, progress, **options):
     """Processes the rows of `todo` (from `plan`), batching their chunks; sets their status.
 
-    The recordings go shortest first, so that each batch holds recordings of about one
-    length: a batch runs at the length of its longest item (a chunk's own length, or a
-    short recording's `bucket`), the others padded to it.
+    The recordings go shortest first, so that consecutive ones share a length to run at
+    (a chunk's, or a short recording's `bucket`): a batch holds items of one length.
     """
     queue = []  # [(job, wave)] of the next batch
     open_jobs, created = [], []  # the folders made, removed at the end if nothing was written into them
@@ -338,20 +337,12 @@ def run(model, parts, todo, batch_size, progress, **options):
             open_jobs.remove(job)
             credit(job, job.total)
 
-    def fits(job):
-        """Whether the chunk `job` reads next can join the queued batch (a long recording's chunk runs at its own length)."""
-        exact = {other.length for other, _ in queue if other.long}  # the length the batch must run at, if any
-        longest = max((other.length for other, _ in queue), default=0)
-        if job.long:
-            return exact <= {job.length} and longest <= job.length
-        return not exact or job.length <= min(exact)
-
     def flush():
         items = [(job, wave) for job, wave in queue if job.row["status"] is None]
         queue.clear()
         if not items:
             return
-        length = max(job.length for job, _ in items)
+        length = items[0][0].length
         size = min(batch_size, max(widest[0], 2 ** math.ceil(math.log2(len(items)))))
         widest[0] = size
         batch = np.zeros((size, length, items[0][1].shape[1]), "float32")
@@ -369,8 +360,6 @@ def run(model, parts, todo, batch_size, progress, **options):
             try:
                 result = result[: len(wave)]
                 files.check_finite(result)
-                if not job.long and length != job.total:
-                    job.row["padded_to"] = length
                 if job.write(result):
                     job.row["status"] = "done"
                     open_jobs.remove(job)
@@ -390,7 +379,7 @@ def run(model, parts, todo, batch_size, progress, **options):
                 continue
             open_jobs.append(job)
             while job.row["status"] is None and job.next < len(job.starts):
-                if not fits(job):
+                if queue and queue[0][0].length != job.length:
                     flush()
                 try:
                     wave = job.read()

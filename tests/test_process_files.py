@@ -87,8 +87,7 @@ def test_a_nested_folder_is_mirrored_and_each_output_is_process_files(tmp_path, 
             ]
         tolerance = 2**-23 + 1e-6 if source.endswith("flac") else 1e-5
         np.testing.assert_allclose(read(target), expected, atol=tolerance)
-    # shortest first, four to a batch: a, c, d (one chunk of 7999 samples) and e's first chunk run at the chunk's length
-    assert [row["padded_to"] for row in rows] == [7999, None, 7999, None, None]
+    assert [row["padded_to"] for row in rows] == [3072, None, 5120, None, None]  # d: one chunk of 7999, its own length
 
 
 def test_the_round_trip_of_a_corpus_gives_back_every_recording(tmp_path, corpus):
