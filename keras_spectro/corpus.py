@@ -47,7 +47,9 @@ def process_files(
     for the padded recording, cut back (`padded_to` in its row); for the round
     trip (no network) it is still the recording itself. A batch with fewer
     items is padded with silent ones to the size of the batches before it (else
-    to a power of two), so that the batch size stays one.
+    to a power of two), so that the batch size stays one. Under TensorFlow, where
+    one traced function serves every shape, nothing is padded: each recording
+    runs at its own length (`padded_to` is None).
 
     A source that cannot be done (unreadable, wrong channel count, another rate
     without `resample=True`, NaN or inf output, output beyond [-1, 1] without
@@ -245,23 +247,23 @@ def bucket(samples, length, hop, n_fft):
 class _Job:
     """One recording being processed: its open file, writers, chunks and cross-fade."""
 
-    def __init__(self, row, parts, options, created):
+    def __init__(self, row, parts, options, created, pad=True):
         self.row, self.stack, self.created = row, contextlib.ExitStack(), created
         try:
-            self._open(parts, options)
+            self._open(parts, options, pad)
         except BaseException as error:
             self.abort(error)
             raise
 
-    def _open(self, parts, options):
+    def _open(self, parts, options, pad):
         row = self.row
         self.file = self.stack.enter_context(files.open_audio(row["source"]))
         self.rate = parts.check_source(self.file, options["resample"])
         self.total, self.starts, (_, overlap, self.length, _) = parts.chunks(
             self.file, self.rate, options["chunk_seconds"], options["overlap_seconds"]
         )
-        if len(self.starts) == 1:  # run once, padded to its bucket
-            self.length = bucket(self.total, self.length, parts.hop, parts.n_fft)
+        if len(self.starts) == 1:  # run once, padded to its bucket (or at its own length)
+            self.length = bucket(self.total, self.length, parts.hop, parts.n_fft) if pad else self.total
             row["padded_to"] = self.length if self.length != self.total else None
         self.join = Crossfade(self.starts, self.length, overlap)
         for path in row["targets"]:
@@ -343,7 +345,7 @@ def run(model, parts, todo, batch_size, progress, **options):
         if not items:
             return
         length = items[0][0].length
-        size = min(batch_size, max(widest[0], 2 ** math.ceil(math.log2(len(items)))))
+        size = min(batch_size, max(widest[0], 2 ** math.ceil(math.log2(len(items))))) if call is None else len(items)
         widest[0] = size
         batch = np.zeros((size, length, items[0][1].shape[1]), "float32")
         for i, (_, wave) in enumerate(items):
@@ -372,7 +374,7 @@ def run(model, parts, todo, batch_size, progress, **options):
     try:
         for row in sorted(todo, key=lambda row: (row["seconds"], row["source"])):
             try:
-                job = _Job(row, parts, options, created)
+                job = _Job(row, parts, options, created, pad=call is None)
             except (ValueError, OSError) as error:
                 _failed(row, error)
                 advance(row["seconds"])
@@ -406,7 +408,10 @@ def _traced_once(model, parts):
 
     Keras' predict function traces again for each new shape until it has relaxed the
     batch and length axes (up to three traces, a second or more each for a network):
-    one trace with both axes unknown serves every batch of a corpus.
+    one trace with both axes unknown serves every batch of a corpus. Shapes then cost
+    nothing, so nothing is padded: short recordings run at their own length, and
+    batches hold only the items they have (measured on 2 CPU cores with the denoise
+    example's network, padding to shared lengths made TensorFlow slower).
     """
     if keras.backend.backend() != "tensorflow" or not isinstance(model, keras.Model) or parts.channels is None:
         return None
