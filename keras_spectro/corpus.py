@@ -13,8 +13,8 @@ import soundfile
 from keras_spectro import files
 from keras_spectro.files import FORMATS, Crossfade, atomic_write, atomic_writes, check_target
 
-# every extension libsndfile reads, by its format names, plus the usual aliases
-EXTENSIONS = {f".{name.lower()}" for name in soundfile.available_formats()} | {".aif", ".oga", ".opus"}
+# every extension libsndfile reads by itself, by its format names, plus the usual aliases (headerless RAW needs settings)
+EXTENSIONS = ({f".{name.lower()}" for name in soundfile.available_formats()} | {".aif", ".oga", ".opus"}) - {".raw"}
 STATUSES = ("done", "skipped", "failed")
 
 
