@@ -5,6 +5,7 @@ import os
 import keras
 import numpy as np
 
+from keras_spectro.corpus import process_files  # noqa: F401
 from keras_spectro.files import open_audio, process_file, read_frames, read_resampled, resampled_length  # noqa: F401
 from keras_spectro.layers.padding import MODES, padding_widths
 from keras_spectro.mixtures import MixtureDataset  # noqa: F401

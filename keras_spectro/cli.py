@@ -16,31 +16,64 @@ def show(args):
     print(f"Wrote {out}")
 
 
-def apply(args):
-    import time
+def _one_file(args):
+    """Whether `apply` takes one recording to one file (or one per source), as `process_file` does."""
+    from keras_spectro.corpus import target_is_folder
+
+    (source,) = args.source if len(args.source) == 1 else (None,)
+    return (
+        source is not None
+        and os.path.isfile(source)
+        and not target_is_folder(source, args.output)
+        and "{stem}" not in args.output
+        and "{parent}" not in args.output
+        and not (args.report or args.ray)
+    )
+
+
+def _load_model(path):
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many kinds here, often over several lines
+        raise ValueError(f"{path}: not a Keras model that loads ({error})") from None
+
+
+def _warnings_as_lines(run):
+    """Runs `run()`; what it warns from keras_spectro (e.g. what --clip clipped) becomes one line each on stderr."""
     import warnings
 
-    import keras
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run()
+    for warning in caught:  # no library noise
+        if issubclass(warning.category, UserWarning) and "keras_spectro" in warning.filename:
+            print("keras-spectro: warning:", warning.message, file=sys.stderr)
+    return result
+
+
+def apply(args):
+    if not _one_file(args):
+        return apply_many(args)
+    import time
 
     import keras_spectro as ks
     from keras_spectro.files import check_target
 
+    (source,) = args.source
     # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
-    with ks.audio.open_audio(args.source) as file:
+    with ks.audio.open_audio(source) as file:
         seconds, channels, rate = file.frames / file.samplerate, file.channels, file.samplerate
-    check_target(args.source, args.output)  # each source's file is checked once the model says how many
-    try:
-        model = keras.models.load_model(args.model, compile=False)
-    except Exception as error:  # Keras raises many kinds here, often over several lines
-        raise ValueError(f"{args.model}: not a Keras model that loads ({error})") from None
+    check_target(source, args.output)  # each source's file is checked once the model says how many
+    model = _load_model(args.model)
     begin = time.perf_counter()
     # a progress bar (Keras prints it on stdout) only for a person watching
     verbose = int(sys.stdout.isatty())
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        written = ks.audio.process_file(
+    written = _warnings_as_lines(
+        lambda: ks.audio.process_file(
             model,
-            args.source,
+            source,
             args.output,
             args.chunk_seconds,
             args.overlap_seconds,
@@ -49,9 +82,7 @@ def apply(args):
             args.clip,
             args.resample,
         )
-    for warning in caught:  # e.g. what --clip clipped: one line each, no library noise
-        if issubclass(warning.category, UserWarning) and "keras_spectro" in warning.filename:
-            print("keras-spectro: warning:", warning.message, file=sys.stderr)
+    )
     took = max(time.perf_counter() - begin, 1e-6)
     written = [written] if isinstance(written, str) else written
     with ks.audio.open_audio(written[0]) as file:
@@ -59,6 +90,40 @@ def apply(args):
     print(
         f"Wrote {', '.join(written)}: {seconds:.1f} s, {channels} channel(s) at {rate} Hz, {subtype}, in {took:.1f} s ({seconds / took:.1f}x real time)"
     )
+
+
+def apply_many(args):
+    """`apply` over several recordings (`process_files`, or on Ray with --ray): a line per failure, the summary."""
+    import keras_spectro as ks
+    from keras_spectro.corpus import summary
+
+    verbose = int(sys.stdout.isatty())  # the progress bar and the summary, for a person watching
+    sources = args.source[0] if len(args.source) == 1 else args.source
+    options = dict(
+        batch_size=args.batch_size,
+        chunk_seconds=args.chunk_seconds,
+        overlap_seconds=args.overlap_seconds,
+        subtype=args.subtype,
+        clip=args.clip,
+        resample=args.resample,
+        overwrite=args.overwrite,
+        report=args.report,
+        verbose=verbose,
+    )
+    if args.ray:
+        from keras_spectro import distributed
+
+        _load_model(args.model)  # a model that does not load is one error here, not one per worker
+        rows = _warnings_as_lines(lambda: distributed.process_files(args.model, sources, args.output, **options))
+    else:
+        model = _load_model(args.model)
+        rows = _warnings_as_lines(lambda: ks.audio.process_files(model, sources, args.output, **options))
+    for row in rows:
+        if row["status"] == "failed":
+            print(f"keras-spectro: failed: {row['source']}: {row['error']}", file=sys.stderr)
+    if not verbose:
+        print(summary(rows))
+    return int(any(row["status"] == "failed" for row in rows))
 
 
 def stream(args):
@@ -207,10 +272,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"keras-spectro: error: {message} (see {self.prog} --help)\n")
 
 
-def _model_source_output(command, model_help, output_more=""):
-    """The arguments `apply` and `stream` share: the model, the recording and the result."""
+def _model_source_output(command, model_help, output_more="", many=False):
+    """The arguments `apply` and `stream` share: the model, the recording(s) and the result."""
     command.add_argument("model", help=model_help)
-    command.add_argument("source", help="the recording (any format libsndfile reads)")
+    if many:
+        command.add_argument(
+            "source",
+            nargs="+",
+            help="the recording (any format libsndfile reads); or several, folders (searched recursively) or glob patterns",
+        )
+    else:
+        command.add_argument("source", help="the recording (any format libsndfile reads)")
     command.add_argument(
         "-o",
         "--output",
@@ -262,7 +334,27 @@ def parser():
     _model_source_output(
         command,
         "a .keras file: a model from waveforms to waveforms (e.g. holding a SpectrogramDomain)",
-        "; for a model with several sources, a name with {source} in it, which becomes 0, 1, ... (one file per source)",
+        "; for a model with several sources, a name with {source} in it, which becomes 0, 1, ... (one file per source). "
+        "For several recordings or a folder: a folder (the sources' tree mirrored), or a template with {stem}, "
+        "{parent} and {source}, e.g. 'out/{parent}/{stem}_clean.flac'",
+        many=True,
+    )
+    command.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=8,
+        help="several recordings: the most chunks or short recordings in one predict call (default: 8)",
+    )
+    command.add_argument(
+        "--overwrite", action="store_true", help="several recordings: redo targets that exist (default: skip them)"
+    )
+    command.add_argument(
+        "--report", help="write one CSV row per recording (source,targets,status,seconds,error) to this file"
+    )
+    command.add_argument(
+        "--ray",
+        action="store_true",
+        help="spread the recordings over a Ray cluster (the running one, RAY_ADDRESS, or a local one)",
     )
     command.add_argument(
         "--chunk-seconds", type=_number(True, "seconds"), default=10.0, help="seconds processed at a time (default: 10)"
@@ -313,6 +405,8 @@ def main(argv=None):
         args.hop = args.n_fft // 4
     for name, kind in (("model", "model"), ("file", "audio"), ("source", "audio")):
         path = getattr(args, name, None)
+        if name == "source" and args.command == "apply":  # several, folders or globs are process_files' to list
+            path = args.source[0] if len(args.source) == 1 and not _many_sources(args.source[0]) else None
         if path is not None and not os.path.isfile(path):  # before Keras and the backend load, which takes seconds
             print(f"keras-spectro: error: {path}: no such {kind} file.", file=sys.stderr)
             return 1
@@ -328,7 +422,9 @@ def main(argv=None):
     from keras_spectro.files import Terminated
 
     try:
-        {"show": show, "roundtrip": roundtrip, "apply": apply, "stream": stream, "demo": demo}[args.command](args)
+        status = {"show": show, "roundtrip": roundtrip, "apply": apply, "stream": stream, "demo": demo}[args.command](
+            args
+        )
     except (ValueError, OSError, RuntimeError, ImportError) as error:  # ImportError: an optional package missing
         print("keras-spectro: error:", " ".join(str(error).splitlines()), file=sys.stderr)
         return 1
@@ -338,7 +434,14 @@ def main(argv=None):
     except Terminated as stop:  # SIGTERM, after the same cleanup
         print("keras-spectro: terminated", file=sys.stderr)
         return stop.code
-    return 0
+    return status or 0
+
+
+def _many_sources(source):
+    """Whether a source argument is a folder or a glob pattern."""
+    import glob
+
+    return os.path.isdir(source) or glob.has_magic(source)
 
 
 if __name__ == "__main__":

@@ -168,32 +168,12 @@ def process_file(
     """
     source, target = os.fspath(source), os.fspath(target)
     fmt = check_target(source, target)
-    if isinstance(model, (str, os.PathLike)):
-        model = keras.saving.load_model(model, compile=False)
-    inner = list(_inner_layers(model, set()))
-    sources = next((layer.sources for layer in inner if isinstance(layer, SpectrogramDomain)), 1)
-    targets = source_targets(source, target, sources)
-    padding = next((layer for layer in inner if isinstance(layer, AudioPadding)), None)
-    if padding is not None:
-        raise ValueError(
-            f"The model holds AudioPadding(length={padding.length}), which pads or cuts every chunk to {padding.length} samples: "
-            "process_file cannot run it piece by piece; call the model on the whole recording instead."
-        )
-    channels_first = _data_format(inner) == "channels_first"
+    model, parts = model_parts(model)
+    targets = source_targets(source, target, parts.sources)
     with open_audio(source) as file:
-        wanted = _input_channels(model, channels_first)
-        if wanted is not None and wanted != file.channels:
-            raise ValueError(f"{source} has {file.channels} channel(s), but the model takes {wanted}.")
-        rate = _model_rate(inner) or file.samplerate
-        if rate != file.samplerate and not resample:
-            raise ValueError(
-                f"{source}: sample rate {file.samplerate} Hz, but the model was made for {rate} Hz "
-                "(pass resample=True, or --resample, to convert the recording)."
-            )
+        rate = parts.check_source(file, resample)
         subtype = _subtype(fmt, file, subtype, target)
-        total = resampled_length(file.frames, file.samplerate, rate) if rate != file.samplerate else file.frames
-        step, overlap, length, hop = _chunk_step(inner, rate, chunk_seconds, overlap_seconds)
-        starts = [*range(0, total - length, step), max(0, -(-(total - length) // hop) * hop)]
+        total, starts, (step, overlap, length, hop) = parts.chunks(file, rate, chunk_seconds, overlap_seconds)
         progress = keras.utils.Progbar(len(starts), unit_name="chunk") if verbose and len(starts) > 1 else None
         restore, writers = _on_sigterm(), []
         try:
@@ -206,9 +186,7 @@ def process_file(
                         for k, writer in enumerate(writers):
                             writer(block[:, k])
 
-                    _process_chunks(
-                        model, file, write, starts, length, total, rate, overlap, channels_first, progress, sources
-                    )
+                    _process_chunks(model, parts, file, write, starts, length, total, rate, overlap, progress)
                     for writer in writers:
                         writer.finish()
                 finally:
@@ -217,6 +195,52 @@ def process_file(
         finally:
             restore()
     return targets if "{source}" in target else target
+
+
+class ModelParts:
+    """What `process_file` and `process_files` need to know of a model: its layers, sources, layout, rate, channels."""
+
+    def __init__(self, model):
+        self.inner = list(_inner_layers(model, set()))
+        self.sources = next((layer.sources for layer in self.inner if isinstance(layer, SpectrogramDomain)), 1)
+        padding = next((layer for layer in self.inner if isinstance(layer, AudioPadding)), None)
+        if padding is not None:
+            raise ValueError(
+                f"The model holds AudioPadding(length={padding.length}), which pads or cuts every chunk to {padding.length} samples: "
+                "process_file cannot run it piece by piece; call the model on the whole recording instead."
+            )
+        self.channels_first = _data_format(self.inner) == "channels_first"
+        self.channels = _input_channels(model, self.channels_first)
+        self.rate = _model_rate(self.inner)
+        stfts = [layer for layer in self.inner if isinstance(layer, (STFTSplit, InverseSTFTSplit))]
+        self.hop = math.lcm(1, *(layer.hop_length for layer in stfts))
+        self.n_fft = max((layer.n_fft for layer in stfts), default=1)
+
+    def check_source(self, file, resample):
+        """The rate to run `file` at (the model's, else the file's); a wrong channel count or rate is a ValueError."""
+        if self.channels is not None and self.channels != file.channels:
+            raise ValueError(f"{file.name} has {file.channels} channel(s), but the model takes {self.channels}.")
+        rate = self.rate or file.samplerate
+        if rate != file.samplerate and not resample:
+            raise ValueError(
+                f"{file.name}: sample rate {file.samplerate} Hz, but the model was made for {rate} Hz "
+                "(pass resample=True, or --resample, to convert the recording)."
+            )
+        return rate
+
+    def chunks(self, file, rate, chunk_seconds, overlap_seconds):
+        """(total, starts, (step, overlap, length, hop)): the file's sample count at `rate` and where its chunks start."""
+        total = resampled_length(file.frames, file.samplerate, rate) if rate != file.samplerate else file.frames
+        step, overlap, length, hop = _chunk_step(self.inner, rate, chunk_seconds, overlap_seconds)
+        starts = [*range(0, total - length, step), max(0, -(-(total - length) // hop) * hop)]
+        return total, starts, (step, overlap, length, hop)
+
+
+def model_parts(model):
+    """(model, `ModelParts`): a `.keras` path is loaded first; a model holding `AudioPadding` is refused."""
+    if isinstance(model, (str, os.PathLike)):
+        model = keras.saving.load_model(model, compile=False)
+    return model, ModelParts(model)
 
 
 def source_targets(source, target, sources):
@@ -232,23 +256,44 @@ def source_targets(source, target, sources):
     return targets
 
 
-def _process_chunks(model, file, write, starts, length, total, rate, overlap, channels_first, progress, sources=1):
+def _process_chunks(model, parts, file, write, starts, length, total, rate, overlap, progress):
     """Runs the model over the chunks starting at `starts`, cross-fades the overlaps and writes the result."""
-    fade = _fade(overlap)[:, None]  # over (samples, sources, channels)
-    written, pending = 0, None
+    join = Crossfade(starts, length, overlap)
     for i, start in enumerate(starts):
-        stop = min(start + length, total)
-        wave = read_resampled(file, start, stop, rate) if rate != file.samplerate else read_frames(file, start, stop)
-        result = _run(model, wave, length if len(starts) > 1 else len(wave), channels_first, sources)[written - start :]
-        if pending is not None:
-            result[:overlap] = pending + result[:overlap] * (1 - fade)
-        if i < len(starts) - 1:
-            keep = start + length - overlap - written
-            pending, result = result[keep:] * fade, result[:keep]
-            written += keep
-        write(result)
+        wave = read_chunk(file, start, min(start + length, total), rate)
+        write(join(_run(model, wave, length if len(starts) > 1 else len(wave), parts)))
         if progress:
             progress.update(i + 1)
+
+
+def read_chunk(file, start, stop, rate):
+    """Samples `start:stop` at `rate` (the file's, or another with soxr) of an open file."""
+    return read_resampled(file, start, stop, rate) if rate != file.samplerate else read_frames(file, start, stop)
+
+
+class Crossfade:
+    """Joins the outputs of overlapping chunks, given in order: each call returns the samples now final.
+
+    Example: `join = Crossfade(starts, length, overlap); for result in outputs: write(join(result))`
+    """
+
+    def __init__(self, starts, length, overlap):
+        self.starts, self.length, self.overlap = starts, length, overlap
+        self.fade = _fade(overlap)[:, None]  # over (samples, sources, channels)
+        self.index, self.written, self.pending = 0, 0, None
+
+    def __call__(self, result):
+        """`result`: the model's output for the next chunk, cut to the chunk's samples, `(samples, sources, channels)`."""
+        i, start = self.index, self.starts[self.index]
+        self.index += 1
+        result = result[self.written - start :]
+        if self.pending is not None:
+            result[: self.overlap] = self.pending + result[: self.overlap] * (1 - self.fade)
+        if i < len(self.starts) - 1:
+            keep = start + self.length - self.overlap - self.written
+            self.pending, result = result[keep:] * self.fade, result[:keep]
+            self.written += keep
+        return result
 
 
 @contextlib.contextmanager
@@ -295,14 +340,26 @@ def _on_sigterm():
     return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL if old is None else old)
 
 
-def _run(model, wave, size, channels_first, sources=1):
+def _run(model, wave, size, parts):
     """The model's output for `wave` `(samples, channels)`, zero-padded to `size` samples and cut back; finite.
 
     Returned as `(samples, sources, channels)`.
     """
-    batch = np.pad(wave, ((0, size - len(wave)), (0, 0)))[None]
-    batch = np.swapaxes(batch, 1, 2) if channels_first else batch
-    if isinstance(model, keras.Model):
+    result = predict(model, np.pad(wave, ((0, size - len(wave)), (0, 0)))[None], parts)[0]
+    check_finite(result)
+    return result[: len(wave)]
+
+
+def predict(model, batch, parts, call=None):
+    """The model's output for a batch `(batch, samples, channels)`, as float32 `(batch, samples, sources, channels)`; shapes checked.
+
+    `call`: a function that runs the model on a batch, instead of `predict_on_batch`.
+    """
+    batch = np.swapaxes(batch, 1, 2) if parts.channels_first else batch
+    sources = parts.sources
+    if call is not None:
+        result = call(batch)
+    elif isinstance(model, keras.Model):
         result = model.predict_on_batch(batch)
     else:
         result = model(batch)
@@ -311,17 +368,21 @@ def _run(model, wave, size, channels_first, sources=1):
         raise ValueError(
             f"The model must return waveforms of the shape it gets; it maps {batch.shape} to {result.shape}."
         )
-    if sources > 1 and result.shape != (1, sources, *batch.shape[1:]):
+    if sources > 1 and result.shape != (len(batch), sources, *batch.shape[1:]):
         raise ValueError(
             f"The model (sources={sources}) must return (batch, {sources}, ...) waveforms, one per source, of the "
             f"shape it gets; it maps {batch.shape} to {result.shape}."
         )
-    result = result[:, None] if sources == 1 else result  # (1, sources, samples, channels) or channels_first
-    result = np.swapaxes(result, 2, 3) if channels_first else result
+    result = result[:, None] if sources == 1 else result  # (batch, sources, samples, channels) or channels_first
+    result = np.swapaxes(result, 2, 3) if parts.channels_first else result
+    return np.swapaxes(result, 1, 2)
+
+
+def check_finite(result):
+    """Refuses NaN or inf in a model's output."""
     bad = result.size - np.count_nonzero(np.isfinite(result))
     if bad:
         raise ValueError(f"The model's output holds {bad} NaN or inf samples; nothing was written.")
-    return np.swapaxes(result[0], 0, 1)[: len(wave)]
 
 
 class _Writer:

@@ -1,4 +1,4 @@
-"""Helpers of test_distributed: a user's own mergeable layer, and a two-device training run.
+"""Helpers of test_distributed: a user's own mergeable layer, a layer that kills its worker once, and a two-device training run.
 
 `python distributed_worker.py jax|tensorflow` trains a model holding a SpectrogramDomain for
 two steps on two host devices (JAX `keras.distribution.DataParallel`, TF `MirroredStrategy`)
@@ -46,6 +46,28 @@ class RMSGain(ks.InvertibleLayer):
         if not self.built:
             self.build(None)
         self.rms.assign(np.sqrt(state["squares"] / state["count"]))
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class DiesOnce(keras.layers.Layer):
+    """The identity, except that the first other process than `driver` to run it dies (after leaving `marker`)."""
+
+    def __init__(self, marker, driver, **kwargs):
+        super().__init__(**kwargs)
+        self.marker, self.driver = marker, driver
+
+    def call(self, waves):
+        if os.getpid() != self.driver and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(1)
+        return waves
+
+    def get_config(self):
+        return {**super().get_config(), "marker": self.marker, "driver": self.driver}
+
+
+def setup():
+    """A Ray worker's setup hook: importing this module has registered its layers."""
 
 
 def train_two_steps(backend):

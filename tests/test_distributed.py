@@ -1,4 +1,4 @@
-"""Beyond one machine: adapt sharded on Ray Data, training on two devices. Run by `tox -e heavy`.
+"""Beyond one machine: adapt sharded and a corpus processed on Ray Data, training on two devices. Run by `tox -e heavy`.
 
 Skipped where Ray is not installed (the default tox envs). The Ray tests run under the
 current KERAS_BACKEND; the training tests start their own processes (JAX and TensorFlow).
@@ -14,12 +14,13 @@ import sys
 import keras
 import numpy as np
 import pytest
+import soundfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 ray = pytest.importorskip("ray")
 
-from distributed_worker import RMSGain  # noqa: E402
+from distributed_worker import DiesOnce, RMSGain  # noqa: E402
 
 import keras_spectro as ks  # noqa: E402
 from keras_spectro import distributed  # noqa: E402
@@ -34,7 +35,9 @@ def local_ray():
     """A local Ray cluster whose workers import this folder's modules (RMSGain) and use this backend."""
     path = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
     env = {"PYTHONPATH": path, "KERAS_BACKEND": keras.backend.backend(), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+    # each worker imports distributed_worker, whose layers (DiesOnce) are then registered for load_model
+    setup = {"env_vars": env, "worker_process_setup_hook": "distributed_worker.setup"}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=setup)
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray
     ray.shutdown()
@@ -141,6 +144,56 @@ def test_the_ray_example_adapts_over_files_and_trains(local_ray, tmp_path):
     difference, loss = example.main(tmp_path, quick=True)
     assert difference <= 1e-5 and np.isfinite(loss)
     assert (tmp_path / "ray_adapt.keras").is_file()
+
+
+def _corpus(root):
+    rng = np.random.default_rng(5)
+    for i, samples in enumerate([3000, 20001, 5000, 7000, 3100, 9001]):
+        path = root / ("sub" if i % 2 else "") / f"f{i}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(path, 0.2 * rng.uniform(-1, 1, (samples, 2)), 16000, subtype="FLOAT")
+    (root / "bad.wav").write_text("not audio")
+
+
+def test_process_files_on_ray_equals_the_local_run(local_ray, tmp_path):
+    """Same rows, same files; an actor that dies is restarted and its task retried."""
+    _corpus(tmp_path / "in")
+    domain = ks.SpectrogramDomain([ks.STFTSplit(n_fft=256)], keras.layers.Rescaling(0.5))
+    local = keras.Sequential([keras.Input((None, 2)), domain])
+    local.save(tmp_path / "model.keras")
+    options = dict(batch_size=2, chunk_seconds=0.5, overlap_seconds=0.1, verbose=0)
+    expected = ks.audio.process_files(local, tmp_path / "in", tmp_path / "local", **options)
+    dying = keras.Sequential([keras.Input((None, 2)), DiesOnce(str(tmp_path / "died"), os.getpid()), domain])
+    dying.save(tmp_path / "dying.keras")
+    rows = distributed.process_files(
+        tmp_path / "dying.keras", tmp_path / "in", tmp_path / "ray", num_workers=2, report=tmp_path / "r.csv", **options
+    )
+    assert (tmp_path / "died").exists()  # a worker died, and its task was done again
+    assert [row["status"] for row in rows] == ["failed"] + ["done"] * 6
+    for mine, theirs in zip(rows, expected, strict=True):
+        assert mine == {
+            **theirs,
+            "targets": [t.replace(f"{tmp_path}/local", f"{tmp_path}/ray") for t in theirs["targets"]],
+        }
+        for path, reference in zip(mine["targets"], theirs["targets"]) if mine["status"] == "done" else ():
+            np.testing.assert_allclose(soundfile.read(path)[0], soundfile.read(reference)[0], atol=1e-6)
+    assert (tmp_path / "r.csv").read_text().count("\n") == 8
+    again = distributed.process_files(tmp_path / "model.keras", tmp_path / "in", tmp_path / "ray", **options)
+    assert [row["status"] for row in again] == ["failed"] + ["skipped"] * 6
+
+
+def test_apply_ray_on_the_command_line(local_ray, tmp_path, capsys):
+    from keras_spectro.cli import main
+
+    _corpus(tmp_path / "in")
+    keras.Sequential([keras.Input((None, 2)), ks.SpectrogramDomain([ks.STFTSplit(n_fft=256)])]).save(
+        tmp_path / "m.keras"
+    )
+    args = ["apply", str(tmp_path / "m.keras"), str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--ray"]
+    assert main([*args, "--overlap-seconds", "0.1"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.endswith("6 done, 0 skipped, 1 failed\n") and "failed: " in captured.err, captured
+    assert len(list((tmp_path / "out").rglob("*.wav"))) == 6
 
 
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
