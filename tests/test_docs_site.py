@@ -60,13 +60,3 @@ def test_the_version_is_set_once_and_read_statically():
     assert len(versions) == 1 and re.fullmatch(r"\d+\.\d+\.\d+", versions[0])
     assert f"## [{versions[0]}]" in (ROOT / "CHANGELOG.md").read_text(), "CHANGELOG.md has no section for this version"
     assert (ROOT / "keras_spectro" / "py.typed").exists()
-
-
-def test_the_separation_page_example_is_the_readmes():
-    def example(text, section):
-        start = text.index("```python\n", text.index(section)) + len("```python\n")
-        return text[start : text.index("\n```", start)]
-
-    # the README's copy runs in tests/test_readme.py; the page's must be the same text
-    readme = example((ROOT / "README.md").read_text(), "## Separation")
-    assert example((DOCS / "separation.md").read_text(), "# Separation") == readme
