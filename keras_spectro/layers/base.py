@@ -9,7 +9,7 @@ except ImportError:  # older Keras
     from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer
 
 from keras_spectro.batches import iterate_batches
-from keras_spectro.functional.common import is_tf_tensor
+from keras_spectro.functional.common import Backend, is_tf_tensor
 
 # Bumped when a layer's config or variables change incompatibly; stored in every config.
 # 2: SpectrogramScaler keeps a `count` variable.
@@ -25,6 +25,10 @@ class _Unsaved:
 
 class SpectroLayer(DataLayer):
     """What every keras_spectro layer shares: tf.data on every backend, versioned configs."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.backend = Backend()  # Keras' DynamicBackend, without its graph break in torch.compile
 
     def __call__(self, inputs, **kwargs):
         if not self.built and keras.backend.backend() != "tensorflow" and is_tf_tensor(inputs):
