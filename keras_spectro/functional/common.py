@@ -34,7 +34,7 @@ class Backend(DynamicBackend):
 
 
 _MODULES = {keras.backend.backend(): importlib.import_module(f"keras.src.backend.{keras.backend.backend()}")}
-_BACKENDS = {}
+_BACKENDS: dict[str, Backend] = {}
 
 
 def backend_for(x):

@@ -24,7 +24,7 @@ REPRESENTATIONS = ("real_imag", "mag_phase", "magnitude")
 SETTINGS = ("n_fft", "hop_length", "win_length", "window", "center", "pad_mode", "dft")
 PI = np.float32(np.pi)
 CHECKED_COUNTS = 1024  # sample counts whose checks are remembered, per settings
-_SETTINGS = {}  # (stft's arguments, their types) → STFTSettings, at most MAX_SETTINGS
+_SETTINGS: dict[tuple, "STFTSettings"] = {}  # (stft's arguments, their types) → STFTSettings, at most MAX_SETTINGS
 MAX_SETTINGS = 64
 
 
