@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+from keras.src.backend.common.stateless_scope import get_stateless_scope
 
 try:  # Keras' base of tf.data-safe layers (private; TFDataLayer in older Keras 3, e.g. 3.8)
     from keras.src.layers.preprocessing.data_layer import DataLayer
@@ -239,7 +240,18 @@ class Inverse(InvertibleLayer):
 
 
 def current_value(variable):
-    """`variable`'s value as numpy, also while a function is traced; None where it cannot be read."""
+    """`variable`'s value as numpy, also while a function is traced; None where it cannot be read.
+
+    Inside a stateless call (`model.stateless_call`, Keras' JAX `fit`) the value is the one
+    the call was given, not the stored one: None where that is a tracer (`jax.jit`).
+    """
+    scope = get_stateless_scope()
+    given = None if scope is None else scope.get_current_value(variable)
+    if given is not None:
+        try:
+            return np.asarray(keras.ops.convert_to_numpy(given))
+        except Exception:  # a tracer or a symbolic tensor: read as the call runs
+            return None
     try:
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
