@@ -165,6 +165,8 @@ def test_every_path_gives_the_eager_numbers(name, tmp_path):
     close(model.predict(x, verbose=0), expected, name, "predict")
     close(model.predict(x2, verbose=0), expected2, name, "predict, second length")
     assert model.evaluate(x, expected, verbose=0) == pytest.approx(0, abs=1e-8), f"{name}, evaluate"
+    state = (model.trainable_variables, model.non_trainable_variables)
+    close(model.stateless_call(*(list(v.value for v in s) for s in state), x)[0], expected, name, "stateless_call")
     if BACKEND != "torch":  # torch.compile takes minutes; jit_compile="auto" leaves it off there
         close(model_of(make(), shape, jit_compile=True).predict(x2, verbose=0), expected2, name, "jit_compile")
     if name != "SpectrogramDomain" or BACKEND == "tensorflow":  # a Keras network (Conv2D) runs in tf.data only there

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 from test_loss_paths import EXAMPLES, NAMES, compiled_is_eager, pair
+from test_paths import LAYERS, close, example, model_of
 
 import keras_spectro as ks
 
@@ -22,6 +23,16 @@ pytestmark = pytest.mark.skipif(
 @pytest.mark.parametrize("name", sorted(set(NAMES) | set(EXAMPLES)))
 def test_compiled_value_and_gradient_are_the_eager_ones(name):
     compiled_is_eager(name)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_every_layer_under_jit_compile_gives_the_eager_numbers(name):
+    make, x, x2, shape, _ = example(name)
+    layer = make()
+    expected2 = keras.ops.convert_to_numpy(layer(x2))
+    close(
+        model_of(make(), shape, jit_compile=True).predict(x2, verbose=0), expected2, name, "jit_compile (torch.compile)"
+    )
 
 
 @pytest.mark.parametrize("name", ["STFTLoss", "STFTLoss matmul", "MultiResolutionSTFTLoss", "SpectrogramLoss"])
