@@ -67,6 +67,7 @@ def stream(args):
     import keras
 
     import keras_spectro as ks
+    from keras_spectro.files import fit_to_subtype
     from keras_spectro.streaming import Streamer
 
     # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
@@ -101,14 +102,18 @@ def stream(args):
     out = np.concatenate(outs)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{args.model}: the output holds NaN or inf; nothing written.")
+    subtype = args.subtype or ("FLOAT" if kind == ".wav" else "PCM_24")  # FLAC holds integers only
+    out, clipped = fit_to_subtype(out, subtype.upper(), args.clip, rate)  # refused or clipped as `apply` does
+    if clipped:
+        print(f"warning: {args.output}: {clipped} samples outside [-1, 1] were clipped.", file=sys.stderr)
     if kind == ".wav":
-        ks.utils.save_wav(args.output, out, rate, subtype=args.subtype or "FLOAT")
-    else:  # FLAC holds integers only: PCM_24 unless told
+        ks.utils.save_wav(args.output, out, rate, subtype=subtype)
+    else:
         import soundfile
 
         partial = os.path.join(folder, f".{os.path.basename(args.output)}.partial.flac")
         try:
-            soundfile.write(partial, np.clip(out, -1, 1), rate, subtype=args.subtype or "PCM_24", format="FLAC")
+            soundfile.write(partial, out, rate, subtype=subtype, format="FLAC")
             os.replace(partial, args.output)
         finally:
             if os.path.exists(partial):
@@ -270,6 +275,11 @@ def parser():
         help="run a saved SpectrogramDomain model over a recording block by block, as on live audio; report latency and real-time factor",
     )
     _model_source_output(command, "a .keras file holding a SpectrogramDomain (of one source)")
+    command.add_argument(
+        "--clip",
+        action="store_true",
+        help="clip output beyond [-1, 1] (with a warning) instead of refusing it, for subtypes other than FLOAT and DOUBLE",
+    )
     command.add_argument(
         "--block-ms",
         type=_number(True, "milliseconds"),
