@@ -40,7 +40,7 @@ def fit_to_subtype(block, subtype, clip, rate, offset=0):
     peak = float(np.abs(block[where]).max())
     if peak > limit and not clip:
         raise ValueError(
-            f"The model's output reaches {peak:.6g} at {(offset + where) / rate:.3f} s, beyond the [-1, 1] "
+            f"The model's output reaches {peak:.4g} at {(offset + where) / rate:.3f} s, beyond the [-1, 1] "
             f"that {subtype} holds; nothing was written. "
             "Pass clip=True (--clip) to clip it, or write a FLOAT WAV."
         )
