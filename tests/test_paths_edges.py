@@ -102,3 +102,13 @@ def test_numpy_numbers_are_numbers(tmp_path):
     assert dataset.batch_size == 2 and type(dataset.batch_size) is int
     ks.MagnitudeCompression("power", exponent=np.float32(0.3), epsilon=np.float64(1e-6))
     ks.losses.STFTLoss(np.int64(64), np.int64(16), sc_weight=np.float32(1.0))
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="runs there")
+def test_a_domain_with_a_network_in_tf_data_says_where_it_runs():
+    import tensorflow as tf
+
+    model = domain_model(louder(1.0))
+    data = tf.data.Dataset.from_tensor_slices(np.zeros((2, 300, 1), "float32")).batch(2)
+    with pytest.raises(ValueError, match="runs inside tf.data only on the TensorFlow backend"):
+        data.map(model.layers[0])
