@@ -131,7 +131,10 @@ def check_pair(y_true, y_pred, data_format, who, rank=3, layout=None, broadcast_
     Example: `check_pair(t, x, "channels_last", "SISDRLoss")` refuses t (2, 4000, 1) against x (2, 4010, 1).
     """
     layout = layout or _layout(data_format)
-    true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
+    try:
+        true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
+    except ValueError:  # a TensorFlow graph tensor of unknown rank: the ops check it as they run
+        return y_true
     if len(true_shape) != rank or len(pred_shape) != rank:
         raise ValueError(f"{who} takes y_true and y_pred of shape {layout}; got {true_shape} and {pred_shape}.")
     channel_axis = rank - 1 if data_format == "channels_last" else rank - 2
