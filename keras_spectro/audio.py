@@ -157,9 +157,9 @@ class AudioFileDataset(keras.utils.PyDataset):
             raise ValueError("AudioFileDataset needs at least one file.")
         if self.targets is not None and len(self.targets) != len(self.files):
             raise ValueError(f"{len(self.files)} files but {len(self.targets)} targets: they must pair up.")
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
-        self.batch_size = batch_size
+        self.batch_size = int(batch_size)
         if mode == "random" and length is None:
             raise ValueError('mode="random" needs the segment length: pass length=.')
         self.random = mode == "random"

@@ -165,7 +165,7 @@ def stream(args):
     out = np.concatenate(outs)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{args.model}: the output holds NaN or inf; nothing written.")
-    _save(args.output, out, rate, args.subtype)
+    _save(args.output, out, rate, args.subtype, args.clip)
     seconds = block / rate
     worst, mean = max(times) / seconds, sum(times) / len(times) / seconds
     print(
@@ -218,20 +218,26 @@ def _not_wav_or_flac(path):
     return None
 
 
-def _save(path, wave, rate, subtype=None):
-    """Writes `(samples, channels)` to a .wav (FLOAT unless `subtype`) or .flac (PCM_24 unless `subtype`, clipped
-    to [-1, 1]) file, by the extension; the file appears whole or not at all."""
-    if os.path.splitext(path)[1].lower() == ".wav":
+def _save(path, wave, rate, subtype=None, clip=False):
+    """Writes `(samples, channels)` to a .wav (FLOAT unless `subtype`) or .flac (PCM_24 unless `subtype`) file, by
+    the extension, whole or not at all; values beyond what the subtype holds are refused, or clipped with `clip`,
+    as `apply` does."""
+    from keras_spectro.files import atomic_write, fit_to_subtype
+
+    wav = os.path.splitext(path)[1].lower() == ".wav"
+    subtype = (subtype or ("FLOAT" if wav else "PCM_24")).upper()  # FLAC holds integers only
+    wave, clipped = fit_to_subtype(wave, subtype, clip, rate)
+    if clipped:
+        print(f"warning: {path}: {clipped} samples outside [-1, 1] were clipped.", file=sys.stderr)
+    if wav:
         import keras_spectro as ks
 
-        ks.utils.save_wav(path, wave, rate, subtype=subtype or "FLOAT")
+        ks.utils.save_wav(path, wave, rate, subtype=subtype)
         return
     import soundfile
 
-    from keras_spectro.files import atomic_write
-
     with atomic_write(path) as partial:
-        soundfile.write(partial, np.clip(wave, -1, 1), rate, subtype=subtype or "PCM_24", format="FLAC")
+        soundfile.write(partial, wave, rate, subtype=subtype, format="FLAC")
 
 
 def _rate(path):
@@ -384,6 +390,11 @@ def parser():
         help="run a saved SpectrogramDomain model over a recording block by block, as on live audio; report latency and real-time factor",
     )
     _model_source_output(command, "a .keras file holding a SpectrogramDomain (of one source)")
+    command.add_argument(
+        "--clip",
+        action="store_true",
+        help="clip output beyond [-1, 1] (with a warning) instead of refusing it, for subtypes other than FLOAT and DOUBLE",
+    )
     command.add_argument(
         "--block-ms",
         type=_number(True, "milliseconds"),

@@ -20,6 +20,31 @@ from keras_spectro.layers.stft import InverseSTFTSplit, STFTSplit
 
 FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 UNBOUNDED = ("FLOAT", "DOUBLE")  # subtypes that hold values beyond [-1, 1]
+BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}  # others: 8 bits (the coarsest)
+
+
+def fit_to_subtype(block, subtype, clip, rate, offset=0):
+    """`block` `(samples, channels)` made to fit what `subtype` holds: (block, samples clipped).
+
+    FLOAT and DOUBLE hold anything. Other subtypes hold [-1, 1]: values within half a step of
+    the subtype beyond it (float rounding of a 0 dBFS recording) become ±1 silently; further
+    ones raise a ValueError naming the peak and its time (`offset`: the block's first sample
+    in the file), or with `clip` are clipped and counted.
+
+    Example: `fit_to_subtype(np.array([[1.00001]], "float32"), "PCM_16", False, 16000)` → ([[1.0]], 0).
+    """
+    if subtype in UNBOUNDED or not block.size:
+        return block, 0
+    limit = 1.0 + 0.5 / 2 ** (BITS.get(subtype, 8) - 1)  # half an LSB
+    where = int(np.abs(block).max(axis=1).argmax())
+    peak = float(np.abs(block[where]).max())
+    if peak > limit and not clip:
+        raise ValueError(
+            f"The model's output reaches {peak:.4g} at {(offset + where) / rate:.3f} s, beyond the [-1, 1] "
+            f"that {subtype} holds; nothing was written. "
+            "Pass clip=True (--clip) to clip it, or write a FLOAT WAV."
+        )
+    return np.clip(block, -1, 1), int(np.count_nonzero(np.abs(block) > limit))
 
 
 class Terminated(SystemExit):
@@ -414,17 +439,8 @@ class _Writer:
         if self.stream is not None:
             block = self.stream.resample_chunk(block, last=last)
         block = block[: self.frames - self.done]
-        if self.subtype not in UNBOUNDED and block.size:
-            where = int(np.abs(block).max(axis=1).argmax())
-            peak = float(np.abs(block[where]).max())
-            if peak > 1 and not self.clip:
-                raise ValueError(
-                    f"The model's output reaches {peak:.4g} at {(self.done + where) / self.rate:.3f} s, beyond the [-1, 1] "
-                    f"that {self.subtype} holds; nothing was written. "
-                    "Pass clip=True (--clip) to clip it, or write a FLOAT WAV."
-                )
-            self.clipped += int(np.count_nonzero(np.abs(block) > 1))
-            block = np.clip(block, -1, 1)
+        block, clipped = fit_to_subtype(block, self.subtype, self.clip, self.rate, self.done)
+        self.clipped += clipped
         self._do(self.out.write, block)
         self.done += len(block)
 
@@ -499,6 +515,9 @@ def _chunk_step(inner, rate, chunk_seconds, overlap_seconds):
     The overlap is rounded up to one less than a multiple of the hop, so that the last
     chunk, ending at the end of the file, is padded with fewer zeros than make a frame.
     """
+    for value, name in ((chunk_seconds, "chunk_seconds"), (overlap_seconds, "overlap_seconds")):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite number of seconds; got {value!r}.")
     chunk, overlap = round(chunk_seconds * rate), round(overlap_seconds * rate)
     if chunk < 1:
         raise ValueError(f"chunk_seconds={chunk_seconds} is less than one sample at {rate} Hz.")

@@ -116,6 +116,44 @@ def permutation_invariant_values(pairwise):
 
 
 # --- checks -----------------------------------------------------------------------------
+def _layout(data_format):
+    return "(batch, samples, channels)" if data_format == "channels_last" else "(batch, channels, samples)"
+
+
+def check_pair(y_true, y_pred, data_format, who, rank=3, layout=None, broadcast_channels=False):
+    """Refuses targets and predictions that do not line up, in one line naming both shapes and the layout.
+
+    Both must have `rank` axes (`layout`, default the waveforms' of `data_format`) and equal
+    sizes where known; with `broadcast_channels` a target of one channel is taken for
+    predictions of several (the channel axis: the last for channels_last, else axis 1 of
+    the waveforms). Returns `y_true`, broadcast where asked.
+
+    Example: `check_pair(t, x, "channels_last", "SISDRLoss")` refuses t (2, 4000, 1) against x (2, 4010, 1).
+    """
+    layout = layout or _layout(data_format)
+    try:
+        true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
+    except ValueError:  # a TensorFlow graph tensor of unknown rank: the ops check it as they run
+        return y_true
+    if len(true_shape) != rank or len(pred_shape) != rank:
+        raise ValueError(f"{who} takes y_true and y_pred of shape {layout}; got {true_shape} and {pred_shape}.")
+    channel_axis = rank - 1 if data_format == "channels_last" else rank - 2
+    broadcast = False
+    for axis, (t, p) in enumerate(zip(true_shape, pred_shape)):
+        if t is None or p is None or t == p:
+            continue
+        if broadcast_channels and axis == channel_axis and t == 1:
+            broadcast = True
+            continue
+        hint = (
+            " (a mono target for several channels: broadcast_channels=True)" if axis == channel_axis and t == 1 else ""
+        )
+        raise ValueError(f"{who}: y_true {true_shape} and y_pred {pred_shape} do not line up (layout {layout}){hint}.")
+    if broadcast:
+        y_true = keras.ops.broadcast_to(y_true, keras.ops.shape(y_pred))
+    return y_true
+
+
 def _number(value, name, low=0.0, strict=False):
     if (
         isinstance(value, bool)
@@ -150,9 +188,11 @@ class _STFTLossBase(keras.losses.Loss):
         n_mels,
         sample_rate,
         data_format,
+        broadcast_channels=False,
         **kwargs,
     ):
         super().__init__(**_float32_policy(kwargs))
+        self.broadcast_channels = bool(broadcast_channels)
         window = (
             window if window is None or isinstance(window, str) else np.asarray(window, "float64").tolist()
         )  # a JSON config
@@ -180,6 +220,9 @@ class _STFTLossBase(keras.losses.Loss):
             self._filters = [mel_filters(sample_rate, n_fft, self.n_mels) for n_fft, *_ in resolutions]
 
     def call(self, y_true, y_pred):
+        y_true = check_pair(
+            y_true, y_pred, self.data_format, type(self).__name__, broadcast_channels=self.broadcast_channels
+        )
         y_true, y_pred = _waves_first(y_true, self.data_format), _waves_first(y_pred, self.data_format)
         return stft_loss_values(
             y_true,
@@ -205,6 +248,7 @@ class _STFTLossBase(keras.losses.Loss):
             "n_mels": self.n_mels,
             "sample_rate": self.sample_rate,
             "data_format": self.data_format,
+            "broadcast_channels": self.broadcast_channels,
         }
 
 
@@ -221,7 +265,9 @@ class STFTLoss(_STFTLossBase):
 
     Args: n_fft, hop_length, win_length (default n_fft), window, center, pad_mode: as
     `keras_spectro.functional.stft`; the weights; eps; n_mels, sample_rate; data_format;
-    and `keras.losses.Loss`'s name, reduction.
+    `broadcast_channels` (default False: a target must have the predictions' shape; True
+    takes a mono target for predictions of several channels); and `keras.losses.Loss`'s
+    name, reduction.
 
     Example: `model.compile(loss=STFTLoss(n_fft=512, hop_length=128))`
     """
@@ -331,6 +377,8 @@ class SpectrogramLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         ops = keras.ops
+        rank = len(y_pred.shape)
+        check_pair(y_true, y_pred, "channels_last", "SpectrogramLoss", rank, "that the pipeline takes (equal shapes)")
         difference = ops.cast(self.pipeline(y_pred), "float32") - ops.cast(self.pipeline(y_true), "float32")
         values = ops.abs(difference) if self.distance == "l1" else difference * difference
         return ops.mean(ops.reshape(values, (ops.shape(values)[0], -1)), axis=-1)
@@ -346,17 +394,27 @@ class SpectrogramLoss(keras.losses.Loss):
 class _SDRLossBase(keras.losses.Loss):
     scale_invariant = True
 
-    def __init__(self, zero_mean, eps, data_format, **kwargs):
+    def __init__(self, zero_mean, eps, data_format, broadcast_channels=False, **kwargs):
         super().__init__(**_float32_policy(kwargs))
         self.zero_mean, self.eps = bool(zero_mean), _number(eps, "eps", strict=True)
         self.data_format = standardize_data_format(data_format)
+        self.broadcast_channels = bool(broadcast_channels)
 
     def call(self, y_true, y_pred):
+        y_true = check_pair(
+            y_true, y_pred, self.data_format, type(self).__name__, broadcast_channels=self.broadcast_channels
+        )
         y_true, y_pred = _waves_first(y_true, self.data_format), _waves_first(y_pred, self.data_format)
         return -signal_to_distortion_db(y_true, y_pred, self.scale_invariant, self.zero_mean, self.eps)
 
     def get_config(self):
-        return {**super().get_config(), "eps": self.eps, "data_format": self.data_format}
+        return {
+            **super().get_config(),
+            "zero_mean": self.zero_mean,
+            "eps": self.eps,
+            "data_format": self.data_format,
+            "broadcast_channels": self.broadcast_channels,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
@@ -368,24 +426,23 @@ class SISDRLoss(_SDRLossBase):
     Example: `model.compile(loss=SISDRLoss())`
     """
 
-    def __init__(self, zero_mean=True, eps=1e-8, data_format=None, **kwargs):
-        super().__init__(zero_mean, eps, data_format, **kwargs)
-
-    def get_config(self):
-        return {**super().get_config(), "zero_mean": self.zero_mean}
+    def __init__(self, zero_mean=True, eps=1e-8, data_format=None, broadcast_channels=False, **kwargs):
+        super().__init__(zero_mean, eps, data_format, broadcast_channels, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
 class SNRLoss(_SDRLossBase):
     """Minus the signal-to-noise ratio in dB, `10 log10(|t|² / (|x - t|² + eps) + eps)`, per channel, averaged.
 
+    `zero_mean` removes each channel's mean first (torchmetrics' `signal_noise_ratio(zero_mean=True)`).
+
     Example: `model.compile(loss=SNRLoss())`
     """
 
     scale_invariant = False
 
-    def __init__(self, eps=1e-8, data_format=None, **kwargs):
-        super().__init__(False, eps, data_format, **kwargs)
+    def __init__(self, zero_mean=False, eps=1e-8, data_format=None, broadcast_channels=False, **kwargs):
+        super().__init__(zero_mean, eps, data_format, broadcast_channels, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
@@ -424,8 +481,7 @@ class PermutationInvariant(keras.losses.Loss):
             raise ValueError(
                 f"PermutationInvariant handles 1 to {MAX_SOURCES} sources ({MAX_SOURCES}! orderings); got {sources}."
             )
-        if tuple(y_pred.shape)[1] != sources:
-            raise ValueError(f"Targets have {sources} sources but predictions {tuple(y_pred.shape)[1]}.")
+        check_pair(y_true, y_pred, "channels_last", "PermutationInvariant", 4, "(batch, sources, ...) (equal shapes)")
         rest = ops.shape(y_true)[2:]
         pairs = (ops.shape(y_true)[0], sources, sources, *rest)
         true = ops.reshape(ops.broadcast_to(y_true[:, :, None], pairs), (-1, *rest))  # pair (i, j): target i

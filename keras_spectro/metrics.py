@@ -13,25 +13,35 @@ model.compile(optimizer="adam", loss=ks.losses.SISDRLoss(), metrics=[ks.metrics.
 import keras
 
 from keras_spectro.functional.common import standardize_data_format
-from keras_spectro.losses import _number, _waves_first, signal_to_distortion_db
+from keras_spectro.losses import _number, _waves_first, check_pair, signal_to_distortion_db
 
 
 class _SDRMetricBase(keras.metrics.Mean):
     scale_invariant = True
 
-    def __init__(self, zero_mean, eps, data_format, name, **kwargs):
+    def __init__(self, zero_mean, eps, data_format, name, broadcast_channels=False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(name=name, **kwargs)
         self.zero_mean, self.eps = bool(zero_mean), _number(eps, "eps", strict=True)
         self.data_format = standardize_data_format(data_format)
+        self.broadcast_channels = bool(broadcast_channels)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = check_pair(
+            y_true, y_pred, self.data_format, type(self).__name__, broadcast_channels=self.broadcast_channels
+        )
         y_true, y_pred = _waves_first(y_true, self.data_format), _waves_first(y_pred, self.data_format)
         values = signal_to_distortion_db(y_true, y_pred, self.scale_invariant, self.zero_mean, self.eps)
         return super().update_state(values, sample_weight=sample_weight)
 
     def get_config(self):
-        return {**super().get_config(), "eps": self.eps, "data_format": self.data_format}
+        return {
+            **super().get_config(),
+            "zero_mean": self.zero_mean,
+            "eps": self.eps,
+            "data_format": self.data_format,
+            "broadcast_channels": self.broadcast_channels,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
@@ -41,21 +51,20 @@ class SISDR(_SDRMetricBase):
     Example: `model.compile(loss="mse", metrics=[SISDR()])` → logs `si_sdr` (and `val_si_sdr`).
     """
 
-    def __init__(self, zero_mean=True, eps=1e-8, data_format=None, name="si_sdr", **kwargs):
-        super().__init__(zero_mean, eps, data_format, name, **kwargs)
-
-    def get_config(self):
-        return {**super().get_config(), "zero_mean": self.zero_mean}
+    def __init__(self, zero_mean=True, eps=1e-8, data_format=None, name="si_sdr", broadcast_channels=False, **kwargs):
+        super().__init__(zero_mean, eps, data_format, name, broadcast_channels, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
 class SNR(_SDRMetricBase):
     """The mean signal-to-noise ratio in dB (per channel, averaged over channels, then over examples).
 
+    `zero_mean` removes each channel's mean first (torchmetrics' `signal_noise_ratio(zero_mean=True)`).
+
     Example: `model.compile(loss="mse", metrics=[SNR()])` → logs `snr`.
     """
 
     scale_invariant = False
 
-    def __init__(self, eps=1e-8, data_format=None, name="snr", **kwargs):
-        super().__init__(False, eps, data_format, name, **kwargs)
+    def __init__(self, zero_mean=False, eps=1e-8, data_format=None, name="snr", broadcast_channels=False, **kwargs):
+        super().__init__(zero_mean, eps, data_format, name, broadcast_channels, **kwargs)

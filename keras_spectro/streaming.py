@@ -21,6 +21,7 @@ from keras_spectro.layers.scaling import SpectrogramScaler
 from keras_spectro.layers.stft import STFTSplit
 
 MAX_CONTEXT_FRAMES = 64  # a network whose output frames depend on frames further away is refused
+MAX_PROBED_FRAMES = 4096  # a network whose layers can reach further (by their kernels) is refused unprobed
 
 
 def find_domain(model):
@@ -399,6 +400,32 @@ def _streamable_steps(domain):
     return stft, steps[1:]
 
 
+def layer_reach(network):
+    """(frames, widest layer name): a bound on how far along the frames axis (the images' second spatial
+    axis) the network's convolutions and poolings reach, read from their kernels, dilations and strides.
+
+    A kernel of size k and dilation d after strides s1, s2, ... reaches `(k - 1) * d * s1 * s2 ...`
+    frames; the bound sums these over all layers (every stride counted as coming first: an upper
+    bound). Layers without a kernel along the frames add nothing here; the probe measures them.
+
+    Example: `layer_reach(Sequential([Input((129, None, 2)), Conv2D(2, (1, 3), dilation_rate=(1, 200))]))` → (400, "conv2d").
+    """
+    reaches, stride = [], 1
+    for layer in network._flatten_layers(include_self=False, recursive=True):
+        kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+        if not isinstance(kernel, (tuple, list)) or len(kernel) < 2:
+            continue
+        dilation = getattr(layer, "dilation_rate", 1)
+        dilation = dilation[1] if isinstance(dilation, (tuple, list)) else dilation
+        strides = getattr(layer, "strides", 1)
+        strides = (strides[1] if isinstance(strides, (tuple, list)) else strides) or kernel[1]
+        reaches.append(((int(kernel[1]) - 1) * int(dilation), layer.name))
+        stride *= int(strides)
+    total = sum(reach for reach, _ in reaches) * stride
+    widest = max(reaches)[1] if reaches else None
+    return total, widest
+
+
 def _network_context(streamer, history, lookahead):
     """(history, lookahead) in frames: measured by probing when None, checked either way."""
     network = streamer.domain.network
@@ -410,8 +437,15 @@ def _network_context(streamer, history, lookahead):
                 f"Cannot stream the network: its recurrent layer {layer.name} ({type(layer).__name__}) makes every output frame depend on all the frames before it."
             )
     cap, b = MAX_CONTEXT_FRAMES, backend_for(None)
-    probes = 2 * cap + 3
-    middle = cap + 1
+    bound, widest = layer_reach(network)
+    if bound > MAX_PROBED_FRAMES:
+        raise ValueError(
+            f"Cannot stream the network: its layers can reach {bound} frames away along the frames axis "
+            f"(kernel, dilation and strides of {widest} and the others), beyond the {cap} frames a stream takes."
+        )
+    radius = max(cap, bound)  # probed beyond what the layers can reach
+    probes = 2 * radius + 3
+    middle = radius + 1
     rng = np.random.default_rng(0)
 
     def images(seed_rng):
@@ -449,6 +483,11 @@ def _network_context(streamer, history, lookahead):
             )
         measured_history = int(where[-1] - middle) if where.size else 0
         measured_lookahead = int(middle - where[0]) if where.size else 0
+        if max(measured_history, measured_lookahead) > cap:
+            raise ValueError(
+                f"Cannot stream the network: its output frames depend on frames up to {measured_history} before "
+                f"and {measured_lookahead} after ({widest}: a dilated or strided kernel?), beyond the {cap} a stream takes."
+            )
         history = measured_history if history is None else history
         lookahead = measured_lookahead if lookahead is None else lookahead
     for value, name in ((history, "history_frames"), (lookahead, "lookahead_frames")):

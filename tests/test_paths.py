@@ -165,6 +165,8 @@ def test_every_path_gives_the_eager_numbers(name, tmp_path):
     close(model.predict(x, verbose=0), expected, name, "predict")
     close(model.predict(x2, verbose=0), expected2, name, "predict, second length")
     assert model.evaluate(x, expected, verbose=0) == pytest.approx(0, abs=1e-8), f"{name}, evaluate"
+    state = (model.trainable_variables, model.non_trainable_variables)
+    close(model.stateless_call(*(list(v.value for v in s) for s in state), x)[0], expected, name, "stateless_call")
     if BACKEND != "torch":  # torch.compile takes minutes; jit_compile="auto" leaves it off there
         close(model_of(make(), shape, jit_compile=True).predict(x2, verbose=0), expected2, name, "jit_compile")
     if name != "SpectrogramDomain" or BACKEND == "tensorflow":  # a Keras network (Conv2D) runs in tf.data only there
@@ -247,6 +249,41 @@ def test_an_unadapted_scaler_is_refused_on_every_path(path):
     # each path gets fresh models: under JAX a model whose predict raised cannot predict again (Keras)
     with pytest.raises(Exception, match="no statistics yet"):
         UNADAPTED_PATHS[path](waves(300))
+
+
+def _scaler_model():
+    scaler = ks.SpectrogramScaler("standard")
+    return keras.Sequential([keras.Input((BINS, 5, 4)), scaler]), scaler
+
+
+def _state(model):
+    """A copy of the model's non-trainable values (torch assigns in place)."""
+    return [keras.ops.convert_to_tensor(to_numpy(v.value)) for v in model.non_trainable_variables]
+
+
+def _stateless(model, state, x, jit=False):
+    def call(state):
+        return model.stateless_call([], state, x)[0]
+
+    if jit and BACKEND == "jax":
+        import jax
+
+        return to_numpy(jax.jit(call)(state))
+    return to_numpy(call(state))
+
+
+@pytest.mark.parametrize("jit", [False, True] if BACKEND == "jax" else [False])
+def test_stateless_calls_read_adapted_from_the_state_they_are_given(jit):
+    x = images(5)
+    model, scaler = _scaler_model()
+    before = _state(model)
+    scaler.adapt(x)
+    expected = to_numpy(model(x))
+    with pytest.raises(Exception, match="no statistics yet"):  # a state captured before adapt()
+        _stateless(model, before, x, jit)
+    fresh, _ = _scaler_model()  # an un-adapted model given an adapted state
+    np.testing.assert_allclose(_stateless(fresh, _state(model), x, jit), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_stateless(model, _state(model), x, jit), expected, rtol=1e-5, atol=1e-6)
 
 
 def short_model():

@@ -1,5 +1,6 @@
 """What the functions and the layers share: the backend a tensor belongs to, argument checks, run-time checks."""
 
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -14,12 +15,38 @@ Tensor = Any
 Window = str | Sequence[float] | np.ndarray | None
 
 
+class Backend(DynamicBackend):
+    """Keras' `DynamicBackend` (switched to TensorFlow inside tf.data) that torch.compile traces without a break.
+
+    Keras' own imports its backend module on every attribute read (`importlib.import_module`),
+    which breaks a torch.compile graph at every op: the pieces then passed complex
+    intermediates between graphs and differentiated wrongly (issue 28). This one reads the
+    module from a dict filled on first use (the configured backend's at import).
+
+    Example: `Backend("torch").numpy.transpose(x, (0, 2, 1))`.
+    """
+
+    def __getattr__(self, name):
+        module = _MODULES.get(self._backend)
+        if module is None:
+            module = _MODULES[self._backend] = importlib.import_module(f"keras.src.backend.{self._backend}")
+        return getattr(module, name)
+
+
+_MODULES = {keras.backend.backend(): importlib.import_module(f"keras.src.backend.{keras.backend.backend()}")}
+_BACKENDS: dict[str, Backend] = {}
+
+
 def backend_for(x):
     """The Keras backend ops for tensor `x`: TensorFlow's for a tf tensor (tf.data), else the configured backend.
 
     Example: `b = backend_for(waves); b.numpy.transpose(waves, (0, 2, 1))`.
     """
-    return DynamicBackend("tensorflow" if is_tf_tensor(x) else keras.backend.backend())
+    name = "tensorflow" if is_tf_tensor(x) else keras.backend.backend()
+    b = _BACKENDS.get(name)
+    if b is None:
+        b = _BACKENDS[name] = Backend(name)
+    return b
 
 
 def is_tf_tensor(x):

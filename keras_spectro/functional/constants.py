@@ -47,7 +47,8 @@ class DeviceConstants:
         device = eager_device(backend, like)
         if device is None:
             value = make()
-            return value if dtype is None else value.astype(dtype)
+            value = value if dtype is None else value.astype(dtype)
+            return _traced_torch(value, like) if backend == "torch" else value
         key = (name, backend, device, dtype)
         tensor = self._tensors.get(key)
         if tensor is None:
@@ -81,6 +82,18 @@ def eager_device(name, like):
         devices = like.devices()
         return next(iter(devices)) if len(devices) == 1 else None
     return None
+
+
+def _traced_torch(value, like):
+    """A numpy constant as a torch tensor made inside the trace (torch.compile, torch.jit, an ONNX export).
+
+    Dynamo reads a numpy array as a traced numpy computation, and the STFT of such a graph
+    differentiates wrongly (issue 28): constants enter torch traces as tensors.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(like, torch.Tensor):
+        return value
+    return torch.as_tensor(np.asarray(value), device=like.device)
 
 
 def _on_device(name, value, like):

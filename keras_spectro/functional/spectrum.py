@@ -31,6 +31,9 @@ REPRESENTATIONS = ("real_imag", "mag_phase", "magnitude")
 # The settings of one STFT, in the order of `stft`'s arguments: the layers' configs hold them too.
 SETTINGS = ("n_fft", "hop_length", "win_length", "window", "center", "pad_mode", "dft")
 PI = np.float32(np.pi)
+CHECKED_COUNTS = 1024  # sample counts whose checks are remembered, per settings
+_SETTINGS: dict[tuple, "STFTSettings"] = {}  # (stft's arguments, their types) → STFTSettings, at most MAX_SETTINGS
+MAX_SETTINGS = 64
 
 
 class STFTSettings:
@@ -64,6 +67,7 @@ class STFTSettings:
         self.window_values = make_window(window, self.win_length, self.n_fft)
         self.transform = TRANSFORMS[dft](self.window_values, self.n_fft, self.hop_length)
         self.window_sums = WindowSums(self.window_values, self.hop_length)
+        self._checked = set()  # sample counts already checked
         self.constants = DeviceConstants()  # edge_bins and the zero it puts there, on the device
         self._check_covered(self.window_sums.steady(), "in the middle of the signal")
         self._check_covered(self._between_centres_sums(), "near the first or the last frame")
@@ -165,8 +169,16 @@ class STFTSettings:
             return f"pad_mode='reflect' needs more than n_fft // 2 = {self.n_fft // 2} samples; got {samples}."
         return None
 
-    @functools.lru_cache(maxsize=1024)  # noqa: B019 (settings objects are few and cached themselves)
     def _check_known_samples(self, samples):
+        # a set, not functools.lru_cache: torch.compile traces through an lru_cache (and its numpy) on every call
+        if samples in self._checked:
+            return
+        self._check_new_samples(samples)
+        if len(self._checked) >= CHECKED_COUNTS:
+            self._checked.clear()
+        self._checked.add(samples)
+
+    def _check_new_samples(self, samples):
         message = self._too_short(samples)
         if message:
             raise ValueError(message)
@@ -260,9 +272,17 @@ class STFTSettings:
         return signal[..., start : start + length]
 
 
-@functools.lru_cache(maxsize=64, typed=True)  # typed: 64.0 is refused, not taken for 64
-def _cached_settings(n_fft, hop_length, win_length, window, center, pad_mode, dft):
-    return STFTSettings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
+def _cached_settings(*args):
+    # a dict, not functools.lru_cache: torch.compile traces through an lru_cache (and the numpy of a new
+    # STFTSettings) on every call, and differentiated such traces wrongly (issue 28)
+    key = (args, tuple(type(a) for a in args))  # typed: 64.0 is refused, not taken for 64
+    settings = _SETTINGS.get(key)
+    if settings is None:
+        settings = STFTSettings(*args)
+        if len(_SETTINGS) >= MAX_SETTINGS:
+            _SETTINGS.clear()
+        _SETTINGS[key] = settings
+    return settings
 
 
 def stft_settings(

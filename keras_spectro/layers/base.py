@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+from keras.src.backend.common.stateless_scope import get_stateless_scope
 
 try:  # Keras' base of tf.data-safe layers (private; TFDataLayer in older Keras 3, e.g. 3.8)
     from keras.src.layers.preprocessing.data_layer import DataLayer
@@ -9,7 +10,7 @@ except ImportError:  # older Keras
     from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer
 
 from keras_spectro.batches import iterate_batches
-from keras_spectro.functional.common import is_tf_tensor
+from keras_spectro.functional.common import Backend, is_tf_tensor
 
 # Bumped when a layer's config or variables change incompatibly; stored in every config.
 # 2: SpectrogramScaler keeps a `count` variable.
@@ -25,6 +26,10 @@ class _Unsaved:
 
 class SpectroLayer(DataLayer):
     """What every keras_spectro layer shares: tf.data on every backend, versioned configs."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.backend = Backend()  # Keras' DynamicBackend, without its graph break in torch.compile
 
     def __call__(self, inputs, **kwargs):
         if not self.built and keras.backend.backend() != "tensorflow" and is_tf_tensor(inputs):
@@ -235,7 +240,18 @@ class Inverse(InvertibleLayer):
 
 
 def current_value(variable):
-    """`variable`'s value as numpy, also while a function is traced; None where it cannot be read."""
+    """`variable`'s value as numpy, also while a function is traced; None where it cannot be read.
+
+    Inside a stateless call (`model.stateless_call`, Keras' JAX `fit`) the value is the one
+    the call was given, not the stored one: None where that is a tracer (`jax.jit`).
+    """
+    scope = get_stateless_scope()
+    given = None if scope is None else scope.get_current_value(variable)
+    if given is not None:
+        try:
+            return np.asarray(keras.ops.convert_to_numpy(given))
+        except Exception:  # a tracer or a symbolic tensor: read as the call runs
+            return None
     try:
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf

@@ -181,6 +181,12 @@ class SpectrogramDomain(SpectroLayer):
     def _checked_network(self, images):
         """The network's images, refused (now, or as a TensorFlow graph runs) unless they have the shape expected."""
         b = self.backend
+        if b.name == "tensorflow" and keras.backend.backend() != "tensorflow":
+            raise ValueError(
+                f"{self.name}: a SpectrogramDomain with a network runs inside tf.data only on the TensorFlow backend: "
+                f"the network's Keras layers compute with the {keras.backend.backend()} backend, which cannot take "
+                "tf.data's symbolic tensors. Map the pipeline alone in tf.data, or call the model outside it."
+            )
         out = self.network(images)
         before, after = self._network_shape(b.core.shape(images)), b.core.shape(out)
         message = self._refusal(tuple(images.shape), tuple(out.shape))

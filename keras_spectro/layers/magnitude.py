@@ -80,7 +80,7 @@ class MelScale(InvertibleLayer):
         if not (
             norm is None
             or norm == "slaney"
-            or (isinstance(norm, (int, float)) and not isinstance(norm, bool) and norm > 0)
+            or (isinstance(norm, (int, float, np.number)) and not isinstance(norm, bool) and norm > 0)
         ):
             raise ValueError(f"norm must be 'slaney', None or a positive number; got {norm!r}.")
         if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
@@ -222,9 +222,17 @@ class MagnitudeCompression(InvertibleLayer):
                 "mode='log' compresses magnitude channels only: use representation='mag_phase' or "
                 "'magnitude' (real_imag images have no magnitude channel; mode='power' rescales their pairs)."
             )
-        if not (isinstance(exponent, (int, float)) and not isinstance(exponent, bool) and 0 < exponent < float("inf")):
+        if not (
+            isinstance(exponent, (int, float, np.number))
+            and not isinstance(exponent, bool)
+            and 0 < exponent < float("inf")
+        ):
             raise ValueError(f"exponent must be a positive number; got {exponent!r}.")
-        if not (isinstance(epsilon, (int, float)) and not isinstance(epsilon, bool) and 0 < epsilon < float("inf")):
+        if not (
+            isinstance(epsilon, (int, float, np.number))
+            and not isinstance(epsilon, bool)
+            and 0 < epsilon < float("inf")
+        ):
             raise ValueError(f"epsilon must be a positive number; got {epsilon!r}.")
         self.mode, self.exponent, self.epsilon = mode, float(exponent), float(epsilon)
         self.representation = representation

@@ -5,7 +5,7 @@ import numpy as np
 
 from keras_spectro.functional.common import refuse_at_run_time, standardize_data_format
 from keras_spectro.functional.constants import DeviceConstants
-from keras_spectro.layers.base import InvertibleLayer, current_value
+from keras_spectro.layers.base import InvertibleLayer, current_value, get_stateless_scope
 
 MODES = {"minmax": ("minimum", "maximum"), "standard": ("mean", "variance")}
 STATE_KEYS = {"minmax": ("minimum", "maximum"), "standard": ("mean", "m2")}  # partial states' arrays
@@ -88,7 +88,7 @@ class SpectrogramScaler(InvertibleLayer):
             return True
         if not self.built:
             return False
-        stamp = _value_stamp(self.count)
+        stamp = None if get_stateless_scope() is not None else _value_stamp(self.count)  # a given state: read it
         memo = getattr(self, "_adapted_memo", None)
         if stamp is not None and memo is not None and memo[0] is stamp[0] and memo[1] == stamp[1]:
             return memo[2]  # the same stored value as last time: no device-to-host read (a sync on a GPU)

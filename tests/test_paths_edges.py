@@ -1,0 +1,114 @@
+"""Issue 28's edges: a Streamer on a network reaching further than it looks, `stream`'s out-of-range
+output, a 0 dBFS recording through an identity model, and number arguments of every kind."""
+
+import keras
+import numpy as np
+import pytest
+import soundfile
+
+import keras_spectro as ks
+from keras_spectro.audio import process_file
+from keras_spectro.cli import main
+from keras_spectro.files import fit_to_subtype
+from keras_spectro.streaming import Streamer, layer_reach
+
+N_FFT, HOP, BINS = 64, 16, 33
+
+
+def domain_model(network=None):
+    domain = ks.SpectrogramDomain([ks.STFTSplit(n_fft=N_FFT, hop_length=HOP)], network)
+    model = keras.Sequential([keras.Input((None, 1)), domain])
+    model(np.zeros((1, 200, 1), "float32"))
+    return model
+
+
+def louder(gain):
+    return keras.Sequential([keras.Input((BINS, None, 2)), keras.layers.Rescaling(gain)])
+
+
+def dilated(dilation):
+    return keras.Sequential(
+        [keras.Input((BINS, None, 2)), keras.layers.Conv2D(2, (1, 3), dilation_rate=(1, dilation), padding="same")]
+    )
+
+
+def test_a_dilated_network_is_measured_beyond_the_probe_or_refused():
+    assert layer_reach(dilated(200))[0] == 400
+    with pytest.raises(ValueError, match="up to 200 before and 200 after"):
+        Streamer(domain_model(dilated(200)))
+    streamer = Streamer(domain_model(dilated(30)))
+    assert (streamer.history, streamer.lookahead) == (30, 30)  # beyond nothing: the whole reach found
+    strided = keras.Sequential(
+        [
+            keras.Input((BINS, None, 2)),
+            keras.layers.Conv2D(2, (1, 3), strides=(1, 2), padding="same"),
+            keras.layers.Conv2D(2, (1, 5), dilation_rate=(1, 3), padding="same"),
+        ]
+    )
+    assert layer_reach(strided)[0] == (2 + 12) * 2
+
+
+def test_fit_to_subtype_allows_half_an_lsb_and_refuses_beyond():
+    step = 1 / 32768
+    block = np.array([[1 + 0.4 * step], [-1 - 0.4 * step], [0.5]], "float32")
+    fitted, clipped = fit_to_subtype(block, "PCM_16", False, 16000)
+    assert clipped == 0 and np.abs(fitted).max() == 1
+    with pytest.raises(ValueError, match="beyond the \\[-1, 1\\] that PCM_16 holds"):
+        fit_to_subtype(block * (1 + 2 * step), "PCM_16", False, 16000)
+    assert fit_to_subtype(block * 1.5, "PCM_16", True, 16000)[1] == 2
+    assert fit_to_subtype(block * 1.5, "FLOAT", False, 16000)[1] == 0
+
+
+def test_an_identity_model_takes_a_0_dbfs_recording(tmp_path):
+    t = np.arange(4000) / 16000
+    wave = np.sin(2 * np.pi * 441 * t)[:, None]
+    wave = (wave / np.abs(wave).max()).astype("float32")
+    soundfile.write(tmp_path / "in.wav", wave, 16000, subtype="PCM_16")
+    domain_model().save(tmp_path / "identity.keras")
+    process_file(tmp_path / "identity.keras", tmp_path / "in.wav", tmp_path / "out.wav", verbose=0)
+    out, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
+    np.testing.assert_allclose(
+        out[:, None] if out.ndim == 1 else out,
+        soundfile.read(tmp_path / "in.wav", dtype="float32")[0][:, None],
+        atol=2 / 32768,
+    )
+
+
+def test_stream_refuses_or_clips_out_of_range_output_as_apply_does(tmp_path, capsys):
+    wave = (0.9 * np.sin(np.arange(3000) / 5.0))[:, None].astype("float32")
+    soundfile.write(tmp_path / "in.wav", wave, 16000, subtype="FLOAT")
+    domain_model(louder(2.0)).save(tmp_path / "loud.keras")
+    args = ["stream", str(tmp_path / "loud.keras"), str(tmp_path / "in.wav"), "-o", str(tmp_path / "x.flac")]
+    assert main(args) == 1
+    assert "beyond the [-1, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "x.flac").exists()
+    assert main([*args, "--clip"]) == 0
+    assert "were clipped" in capsys.readouterr().err
+    out, _ = soundfile.read(tmp_path / "x.flac", dtype="float32")
+    assert np.abs(out).max() <= 1
+
+
+@pytest.mark.parametrize("seconds", [float("nan"), float("inf")])
+def test_process_file_refuses_a_non_finite_chunk(tmp_path, seconds):
+    soundfile.write(tmp_path / "in.wav", np.zeros((1000, 1), "float32"), 16000)
+    domain_model().save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match="chunk_seconds must be a finite number"):
+        process_file(tmp_path / "m.keras", tmp_path / "in.wav", tmp_path / "o.wav", chunk_seconds=seconds, verbose=0)
+
+
+def test_numpy_numbers_are_numbers(tmp_path):
+    soundfile.write(tmp_path / "a.wav", np.zeros((800, 1), "float32"), 16000)
+    dataset = ks.audio.AudioFileDataset([tmp_path / "a.wav"] * 2, batch_size=np.int64(2))
+    assert dataset.batch_size == 2 and type(dataset.batch_size) is int
+    ks.MagnitudeCompression("power", exponent=np.float32(0.3), epsilon=np.float64(1e-6))
+    ks.losses.STFTLoss(np.int64(64), np.int64(16), sc_weight=np.float32(1.0))
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="runs there")
+def test_a_domain_with_a_network_in_tf_data_says_where_it_runs():
+    import tensorflow as tf
+
+    model = domain_model(louder(1.0))
+    data = tf.data.Dataset.from_tensor_slices(np.zeros((2, 300, 1), "float32")).batch(2)
+    with pytest.raises(ValueError, match="runs inside tf.data only on the TensorFlow backend"):
+        data.map(model.layers[0])
