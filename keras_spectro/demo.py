@@ -7,7 +7,7 @@ import numpy as np
 
 import keras_spectro as ks
 from keras_spectro.audio import AudioFileDataset
-from keras_spectro.utils import plot_spectrogram, plot_waveform, save_wav
+from keras_spectro.utils import new_figure, plot_spectrogram, plot_waveform, save_wav
 
 SAMPLE_RATE = 16000
 SECONDS = 1.0
@@ -58,6 +58,7 @@ def snr(reference, estimate):
 
 def run(out_dir="spectro_demo", epochs=12, clips=48, seed=0, say=print):
     """Runs the whole story and returns a dict of what it measured and wrote."""
+    new_figure()  # matplotlib (the plot extra) is there, or an ImportError now, not after the training
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     os.makedirs(out_dir, exist_ok=True)
@@ -143,13 +144,9 @@ def run(out_dir="spectro_demo", epochs=12, clips=48, seed=0, say=print):
 
 
 def _compare(path, noisy, denoised, clean):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     stft = ks.STFTSplit(n_fft=N_FFT, hop_length=HOP)
-    fig, axes = plt.subplots(2, 3, figsize=(14, 6), constrained_layout=True)
+    fig = new_figure(figsize=(14, 6), layout="constrained")
+    axes = fig.subplots(2, 3)
     for column, (title, wave) in enumerate((("noisy", noisy), ("denoised", denoised), ("clean", clean))):
         image = stft(wave[None])[0]
         artist = plot_spectrogram(
@@ -159,4 +156,3 @@ def _compare(path, noisy, denoised, clean):
         plot_waveform(axes[1, column], wave, sample_rate=SAMPLE_RATE)
     fig.colorbar(artist, ax=axes[0, :], label="dB")
     fig.savefig(path, dpi=80)
-    plt.close(fig)

@@ -11,6 +11,7 @@ import numpy as np
 from keras_spectro.files import open_audio, read_frames
 from keras_spectro.functional.spectrum import stft_settings
 from keras_spectro.layers.stft import STFTSplit
+from keras_spectro.utils import new_figure
 
 COLUMNS = 2000  # at most this many time columns in the spectrogram and the waveform envelope
 CHUNK_FRAMES = 256  # STFT frames computed at a time
@@ -81,11 +82,6 @@ def envelope(file, first, stop, columns=COLUMNS, chunk_samples=CHUNK_SAMPLES):
 
 def draw(path, out, start=0.0, duration=None, n_fft=2048, hop_length=512, top_db=80.0):
     """Writes the figure: for each channel, the spectrogram (dB, down to `top_db` below the peak) and the waveform (its min/max envelope)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     with open_audio(path) as file:
         rate, channels = file.samplerate, file.channels
         first, stop = select(path, file, start, duration)
@@ -96,7 +92,8 @@ def draw(path, out, start=0.0, duration=None, n_fft=2048, hop_length=512, top_db
     loudest = db.max()
     begin, seconds = first / rate, len(db) * per * hop_length / rate
     times = begin + (np.arange(len(low)) + 0.5) * step / rate
-    fig, axes = plt.subplots(channels, 2, figsize=(12, 3 * channels), squeeze=False, constrained_layout=True)
+    fig = new_figure(figsize=(12, 3 * channels), layout="constrained")
+    axes = fig.subplots(channels, 2, squeeze=False)
     for k in range(channels):
         ax = axes[k, 0]
         artist = ax.imshow(
@@ -109,5 +106,4 @@ def draw(path, out, start=0.0, duration=None, n_fft=2048, hop_length=512, top_db
         ax.fill_between(times, low[:, k], high[:, k], color="C0", lw=0.5)
         ax.set(title=f"channel {k}: waveform", xlabel="Time (s)", xlim=(begin, stop / rate))
     fig.savefig(out, dpi=80)
-    plt.close(fig)
     return out

@@ -13,6 +13,22 @@ from keras_spectro.files import atomic_write
 REDUCTIONS = {"mean": np.mean, "max": np.max, "min": np.min}
 
 
+def new_figure(**kwargs: Any) -> Any:
+    """A matplotlib `Figure` that needs no pyplot and leaves the session's backend alone (save it with `savefig`).
+
+    Matplotlib is the `plot` extra: without it, an ImportError says how to install it.
+
+    Example: `fig = new_figure(figsize=(8, 4)); ax = fig.subplots(); plot_waveform(ax, wave); fig.savefig("w.png")`
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(
+            'Plotting needs matplotlib, which keras_spectro installs as an extra: pip install "keras_spectro[plot]".'
+        ) from None
+    return Figure(**kwargs)
+
+
 def magnitudes(image: Any, representation: str = "real_imag", data_format: str | None = None) -> np.ndarray:
     """The magnitude of each audio channel of one image: `(bins, frames, channels)`.
 

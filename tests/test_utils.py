@@ -1,5 +1,7 @@
 import os
 import stat
+import subprocess
+import sys
 
 import matplotlib
 
@@ -9,6 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile  # noqa: E402
 
+import keras_spectro as ks  # noqa: E402
 from keras_spectro import STFTSplit  # noqa: E402
 from keras_spectro.utils import magnitudes, plot_spectrogram, plot_waveform, save_wav  # noqa: E402
 
@@ -134,3 +137,22 @@ def test_save_wav_failing_write_leaves_no_file_and_no_temporary(tmp_path, monkey
             save_wav(tmp_path / name, np.zeros(8), 8000)
     assert (tmp_path / "keep.wav").read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["folder", "keep.wav"]
+
+
+def test_plotting_without_matplotlib_names_the_extra():
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; sys.modules['matplotlib.figure'] = None\n"
+        "import keras_spectro as ks\n"
+        "try:\n    ks.utils.new_figure()\nexcept ImportError as error:\n    print(error)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert 'pip install "keras_spectro[plot]"' in run.stdout
+
+
+def test_figures_leave_the_matplotlib_backend_alone(tmp_path):
+    backend = matplotlib.get_backend()
+    figure = ks.utils.new_figure(figsize=(4, 2))
+    ks.utils.plot_waveform(figure.subplots(), np.zeros((100, 2), "float32"))
+    figure.savefig(tmp_path / "w.png")
+    assert (tmp_path / "w.png").stat().st_size > 0 and matplotlib.get_backend() == backend
