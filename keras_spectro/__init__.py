@@ -31,7 +31,7 @@ def _started_as_the_command():
 def _load():
     """Imports the submodules and binds the layers' names here (what `import keras_spectro` does)."""
     # importing the layers registers them, so that keras.models.load_model finds them after `import keras_spectro`
-    from keras_spectro import audio, distributed, functional, layers, losses, metrics, utils  # noqa: F401
+    from keras_spectro import audio, distributed, functional, layers, losses, metrics, streaming, utils  # noqa: F401
 
     globals().update((name, getattr(layers, name)) for name in layers.__all__)
 
