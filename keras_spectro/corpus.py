@@ -4,7 +4,9 @@ import contextlib
 import csv
 import glob
 import math
+import numbers
 import os
+import re
 
 import keras
 import numpy as np
@@ -93,8 +95,7 @@ def process_files(
     failed = [row for row in rows if row["status"] == "failed"]
     ```
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    batch_size = check_batch_size(batch_size)
     model, parts = files.model_parts(model)
     rows, todo = plan(sources, target, parts.sources, overwrite)
     seconds = sum(row["seconds"] for row in todo)
@@ -114,6 +115,13 @@ def process_files(
     return rows
 
 
+def check_batch_size(batch_size):
+    """`batch_size` as an `int` (a NumPy integer too); anything but a positive integer is a ValueError."""
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    return int(batch_size)
+
+
 def summary(rows):
     """`N done, M skipped, K failed` for a list of rows."""
     counts = {status: sum(row["status"] == status for row in rows) for status in STATUSES}
@@ -130,25 +138,52 @@ def write_report(path, rows):
             writer.writerow([row["source"], ";".join(row["targets"]), row["status"], seconds, row["error"] or ""])
 
 
-def list_sources(sources):
+def list_sources(sources, outputs=None):
     """[(path, parent)] of a folder (recursively, audio extensions only), a glob pattern, or a list of them or of files; sorted.
 
     `parent` is the file's folder relative to the folder searched (`""` for a file or a glob).
+    `outputs`: the folder the results go to; when it lies inside a folder searched (or below
+    a glob's fixed part), the files under it are results, not sources (a re-run skips them).
     """
     if not isinstance(sources, (str, os.PathLike)):
-        return sorted({pair for item in sources for pair in list_sources(item)})  # a file named twice is done once
+        return sorted(
+            {pair for item in sources for pair in list_sources(item, outputs)}
+        )  # a file named twice is done once
     sources = os.fspath(sources)
     if os.path.isdir(sources):
         found = []
-        for folder, _, names in os.walk(sources):
+        for folder, subfolders, names in os.walk(sources):
+            subfolders[:] = [
+                name for name in subfolders if not _holds_outputs(sources, os.path.join(folder, name), outputs)
+            ]
             parent = os.path.relpath(folder, sources)
             for name in names:
                 if os.path.splitext(name)[1].lower() in EXTENSIONS and not name.startswith("."):
                     found.append((os.path.join(folder, name), "" if parent == "." else parent))
         return sorted(found)
     if glob.has_magic(sources) and not os.path.isfile(sources):
-        return sorted((path, "") for path in glob.glob(sources, recursive=True) if os.path.isfile(path))
+        fixed = os.path.dirname(re.split(r"[*?[]", sources, maxsplit=1)[0]) or "."  # the folder before any pattern
+        return sorted(
+            (path, "")
+            for path in glob.glob(sources, recursive=True)
+            if os.path.isfile(path) and not _holds_outputs(fixed, path, outputs)
+        )
     return [(sources, "")]
+
+
+def _holds_outputs(searched, path, outputs):
+    """Whether `path` is or lies in the folder `outputs`, and that folder lies inside (not at) the folder `searched`."""
+    if outputs is None:
+        return False
+    searched, path, outputs = (os.path.realpath(p) for p in (searched, path, outputs))
+    inside = lambda path, folder: path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)  # noqa: E731
+    return outputs != searched and inside(outputs, searched) and inside(path, outputs)
+
+
+def output_folder(target, folder):
+    """The folder every target lies in: `target` itself for a folder, else the template's folder before its first field."""
+    target = os.fspath(target)
+    return target if folder else os.path.dirname(target.split("{")[0]) or "."
 
 
 def target_is_folder(sources, target):
@@ -184,7 +219,10 @@ def plan(sources, target, count, overwrite):
     folder = target_is_folder(sources, target)
     if count > 1 and not folder and "{source}" not in target:
         files.source_targets("", target, count)  # the error of process_file
-    rows = [_row(path, targets_for(path, parent, target, folder, count)) for path, parent in list_sources(sources)]
+    rows = [
+        _row(path, targets_for(path, parent, target, folder, count))
+        for path, parent in list_sources(sources, output_folder(target, folder))
+    ]
     source_paths = {os.path.realpath(row["source"]): row["source"] for row in rows}
     owners = {}
     for row in rows:

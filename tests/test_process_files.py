@@ -332,3 +332,30 @@ def test_one_sample_a_channels_first_model_and_batches_of_one(tmp_path):
         assert not (tmp_path / "out" / "one.wav").exists()
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         process_files(model, tmp_path / "in", tmp_path / "out", batch_size=0)
+
+
+@pytest.mark.parametrize("target", ["out", "out/{parent}/{stem}_clean.wav"])
+def test_a_target_folder_inside_the_sources_folder_is_no_source_on_a_rerun(tmp_path, corpus, target):
+    rows = process_files(identity(2, None), corpus, str(corpus / target), verbose=0)
+    assert [row["status"] for row in rows] == ["done"] * 5
+    again = process_files(identity(2, None), corpus, str(corpus / target), verbose=0)
+    assert [(row["source"], row["status"]) for row in again] == [(row["source"], "skipped") for row in rows]
+    written = sorted(p for p in (corpus / "out").rglob("*") if p.is_file())
+    assert len(written) == 5 and not (corpus / "out" / "out").exists()
+    pattern = str(corpus / "**" / "*.wav")  # a glob over it: its outputs are no sources either
+    again = process_files(identity(2, None), pattern, str(corpus / target), verbose=0)
+    assert [row["source"] for row in again] == [row["source"] for row in rows if row["source"].endswith(".wav")]
+    for row in rows:
+        assert_exact(read(row["targets"][0]), read(row["source"]), 1e-4)
+
+
+def test_batch_size_takes_numpy_integers_and_refuses_the_rest(tmp_path, corpus):
+    from keras_spectro import distributed
+
+    rows = process_files(identity(2, None), corpus, tmp_path / "out", batch_size=np.int64(2), verbose=0)
+    assert [row["status"] for row in rows] == ["done"] * 5
+    for bad in (0, -1, 2.0, True, np.bool_(True), "4", None):
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+            process_files(identity(2, None), corpus, tmp_path / "out", batch_size=bad, verbose=0)
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):  # before Ray starts
+            distributed.process_files(tmp_path / "none.keras", corpus, tmp_path / "ray", batch_size=bad)
