@@ -146,9 +146,11 @@ def list_sources(sources, outputs=None):
     a glob's fixed part), the files under it are results, not sources (a re-run skips them).
     """
     if not isinstance(sources, (str, os.PathLike)):
-        return sorted(
-            {pair for item in sources for pair in list_sources(item, outputs)}
-        )  # a file named twice is done once
+        found = {}  # a file named twice (e.g. in a folder given and by itself, or as ./x) is done once, as first named
+        for item in sources:
+            for path, parent in list_sources(item, outputs):
+                found.setdefault(os.path.abspath(path), (path, parent))
+        return sorted(found.values())
     sources = os.fspath(sources)
     if os.path.isdir(sources):
         found = []

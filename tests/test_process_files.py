@@ -359,3 +359,17 @@ def test_batch_size_takes_numpy_integers_and_refuses_the_rest(tmp_path, corpus):
             process_files(identity(2, None), corpus, tmp_path / "out", batch_size=bad, verbose=0)
         with pytest.raises(ValueError, match="batch_size must be a positive integer"):  # before Ray starts
             distributed.process_files(tmp_path / "none.keras", corpus, tmp_path / "ray", batch_size=bad)
+
+
+def test_a_file_named_twice_is_done_once(tmp_path, corpus, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sources = ["in", "in/sub/c.wav", "./in/a.wav", str(corpus / "a.wav")]  # the folder, then files in it again
+    rows = process_files(identity(2, None), sources, "out", verbose=0)
+    assert [(row["source"], row["status"]) for row in rows] == [
+        ("in/a.wav", "done"),
+        ("in/b.flac", "done"),
+        ("in/sub/c.wav", "done"),
+        ("in/sub/deep/d.wav", "done"),
+        ("in/sub/e.wav", "done"),
+    ]
+    assert outputs(tmp_path / "out") == ["a.wav", "b.flac", "sub/c.wav", "sub/deep/d.wav", "sub/e.wav"]
