@@ -80,7 +80,9 @@ def process_files(
         chunk_seconds, overlap_seconds, subtype, clip, resample: as in `process_file`.
         overwrite: redo targets that exist.
         report: a CSV path: one row per source (`source,targets,status,seconds,error`,
-            targets joined by `;`), written atomically at the end, or when interrupted.
+            targets joined by `;`), written atomically at the end, or when interrupted
+            (missing folders are made; a report path that is a folder, a source or a
+            target is a ValueError before any work).
         verbose: 1: a progress bar over the corpus' seconds, then
             `N done, M skipped, K failed`; 0: nothing.
 
@@ -98,6 +100,7 @@ def process_files(
     batch_size = check_batch_size(batch_size)
     model, parts = files.model_parts(model)
     rows, todo = plan(sources, target, parts.sources, overwrite)
+    check_report(report, rows + todo)
     seconds = sum(row["seconds"] for row in todo)
     progress = keras.utils.Progbar(seconds, unit_name="s") if verbose and todo else None
     options = dict(
@@ -128,8 +131,28 @@ def summary(rows):
     return f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed"
 
 
+def check_report(path, rows):
+    """Refuses, before any work, a report path that is a folder, below a file, or a source or target of `rows`."""
+    if path is None:
+        return
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"report={path!r} is a folder; give a file name, e.g. results.csv.")
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise NotADirectoryError(f"report={path!r}: {folder} is a file, not a folder.")
+        folder = os.path.dirname(folder)
+    real = os.path.realpath(path)
+    for row in rows:
+        for other in (row["source"], *row["targets"]):
+            if os.path.realpath(other) == real:
+                raise ValueError(f"report={path!r} is {other}, a recording of this run; write the report elsewhere.")
+
+
 def write_report(path, rows):
-    """Writes the rows as CSV (`source,targets,status,seconds,error`; targets joined by `;`), atomically."""
+    """Writes the rows as CSV (`source,targets,status,seconds,error`; targets joined by `;`), atomically; makes its folder."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_write(path) as temporary, open(temporary, "w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["source", "targets", "status", "seconds", "error"])

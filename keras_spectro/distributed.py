@@ -190,6 +190,7 @@ def process_files(model_path, sources, target, *, num_workers=None, num_gpus=0, 
     model_path = os.fspath(model_path)
     _, parts = files.model_parts(model_path)  # the checks of the model, and its source count, before any worker starts
     rows, todo = corpus.plan(sources, target, parts.sources, options["overwrite"])
+    corpus.check_report(options["report"], rows + todo)
     finished = []
     try:
         if todo:

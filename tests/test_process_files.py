@@ -275,7 +275,10 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_sigterm_in_the_middle_leaves_only_whole_files_and_a_rerun_completes(tmp_path, saved):
+@pytest.mark.parametrize(
+    "signum, code, line", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
+)
+def test_sigterm_in_the_middle_leaves_only_whole_files_and_a_rerun_completes(tmp_path, saved, signum, code, line):
     corpus = tmp_path / "in"
     for i in range(6):  # one length to run at: batches of two
         write(corpus / f"f{i}.wav", 3000 + 10 * i, seed=i)
@@ -298,9 +301,9 @@ def test_sigterm_in_the_middle_leaves_only_whole_files_and_a_rerun_completes(tmp
     )
     for _ in range(3):  # f0, f1 read, run and written; f2 being read, its temporary open
         assert child.stdout.readline() == "read\n"
-    child.send_signal(signal.SIGTERM)
+    child.send_signal(signum)  # SIGTERM, or Ctrl-C
     _, err = child.communicate(timeout=120)
-    assert child.returncode == 143 and err.endswith("keras-spectro: terminated\n"), err
+    assert child.returncode == code and err.endswith(f"keras-spectro: {line}\n"), err
     written = outputs(out)
     assert 1 <= len(written) < 6 and not [p for p in tmp_path.rglob("*.tmp")], written
     for name in written:
@@ -373,3 +376,21 @@ def test_a_file_named_twice_is_done_once(tmp_path, corpus, monkeypatch):
         ("in/sub/e.wav", "done"),
     ]
     assert outputs(tmp_path / "out") == ["a.wav", "b.flac", "sub/c.wav", "sub/deep/d.wav", "sub/e.wav"]
+
+
+def test_a_report_that_is_a_recording_or_a_folder_is_refused_before_any_work(tmp_path, corpus):
+    a = read(corpus / "a.wav")
+    for report, error in [
+        (corpus / "a.wav", "a recording of this run"),
+        (tmp_path / "out" / "b.flac", "a recording of this run"),
+        (corpus, "is a folder"),
+        (corpus / "a.wav" / "r.csv", "is a file, not a folder"),
+    ]:
+        with pytest.raises((ValueError, OSError), match=error):
+            process_files(identity(2, None), corpus, tmp_path / "out", report=report, verbose=0)
+        assert not (tmp_path / "out").exists()
+    assert_exact(read(corpus / "a.wav"), a, 0)  # the source is untouched
+    report = tmp_path / "reports" / "new" / "r.csv"  # missing folders are made, as for the targets
+    rows = process_files(identity(2, None), corpus, tmp_path / "out", report=report, verbose=0)
+    with open(report, newline="") as file:
+        assert [row["source"] for row in csv.DictReader(file)] == [row["source"] for row in rows]
