@@ -6,7 +6,6 @@ import glob
 import math
 import numbers
 import os
-import re
 
 import keras
 import numpy as np
@@ -161,54 +160,50 @@ def write_report(path, rows):
             writer.writerow([row["source"], ";".join(row["targets"]), row["status"], seconds, row["error"] or ""])
 
 
-def list_sources(sources, outputs=None):
+def list_sources(sources):
     """[(path, parent)] of a folder (recursively, audio extensions only), a glob pattern, or a list of them or of files; sorted.
 
     `parent` is the file's folder relative to the folder searched (`""` for a file or a glob).
-    `outputs`: the folder the results go to; when it lies inside a folder searched (or below
-    a glob's fixed part), the files under it are results, not sources (a re-run skips them).
     """
     if not isinstance(sources, (str, os.PathLike)):
         found = {}  # a file named twice (e.g. in a folder given and by itself, or as ./x) is done once, as first named
         for item in sources:
-            for path, parent in list_sources(item, outputs):
+            for path, parent in list_sources(item):
                 found.setdefault(os.path.abspath(path), (path, parent))
         return sorted(found.values())
     sources = os.fspath(sources)
     if os.path.isdir(sources):
         found = []
-        for folder, subfolders, names in os.walk(sources):
-            subfolders[:] = [
-                name for name in subfolders if not _holds_outputs(sources, os.path.join(folder, name), outputs)
-            ]
+        for folder, _, names in os.walk(sources):
             parent = os.path.relpath(folder, sources)
             for name in names:
                 if os.path.splitext(name)[1].lower() in EXTENSIONS and not name.startswith("."):
                     found.append((os.path.join(folder, name), "" if parent == "." else parent))
         return sorted(found)
     if glob.has_magic(sources) and not os.path.isfile(sources):
-        fixed = os.path.dirname(re.split(r"[*?[]", sources, maxsplit=1)[0]) or "."  # the folder before any pattern
-        return sorted(
-            (path, "")
-            for path in glob.glob(sources, recursive=True)
-            if os.path.isfile(path) and not _holds_outputs(fixed, path, outputs)
-        )
+        return sorted((path, "") for path in glob.glob(sources, recursive=True) if os.path.isfile(path))
     return [(sources, "")]
-
-
-def _holds_outputs(searched, path, outputs):
-    """Whether `path` is or lies in the folder `outputs`, and that folder lies inside (not at) the folder `searched`."""
-    if outputs is None:
-        return False
-    searched, path, outputs = (os.path.realpath(p) for p in (searched, path, outputs))
-    inside = lambda path, folder: path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)  # noqa: E731
-    return outputs != searched and inside(outputs, searched) and inside(path, outputs)
 
 
 def output_folder(target, folder):
     """The folder every target lies in: `target` itself for a folder, else the template's folder before its first field."""
-    target = os.fspath(target)
     return target if folder else os.path.dirname(target.split("{")[0]) or "."
+
+
+def without_results(rows, outputs):
+    """The rows whose source is no result of this run: a file in the folder `outputs` that is another row's target.
+
+    So a target folder inside the sources folder (`-o corpus/clean`) is not taken for sources
+    when the run is done again, while recordings that were there before are.
+    """
+    inside = os.path.realpath(outputs).rstrip(os.sep) + os.sep
+    made = {os.path.realpath(path): row["source"] for row in rows for path in row["targets"]}
+
+    def result(row):
+        real = os.path.realpath(row["source"])
+        return real.startswith(inside) and made.get(real, row["source"]) != row["source"]
+
+    return [row for row in rows if not result(row)]
 
 
 def target_is_folder(sources, target):
@@ -244,10 +239,8 @@ def plan(sources, target, count, overwrite):
     folder = target_is_folder(sources, target)
     if count > 1 and not folder and "{source}" not in target:
         files.source_targets("", target, count)  # the error of process_file
-    rows = [
-        _row(path, targets_for(path, parent, target, folder, count))
-        for path, parent in list_sources(sources, output_folder(target, folder))
-    ]
+    rows = [_row(path, targets_for(path, parent, target, folder, count)) for path, parent in list_sources(sources)]
+    rows = without_results(rows, output_folder(target, folder))
     source_paths = {os.path.realpath(row["source"]): row["source"] for row in rows}
     owners = {}
     for row in rows:

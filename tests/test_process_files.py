@@ -345,9 +345,10 @@ def test_a_target_folder_inside_the_sources_folder_is_no_source_on_a_rerun(tmp_p
     assert [(row["source"], row["status"]) for row in again] == [(row["source"], "skipped") for row in rows]
     written = sorted(p for p in (corpus / "out").rglob("*") if p.is_file())
     assert len(written) == 5 and not (corpus / "out" / "out").exists()
-    pattern = str(corpus / "**" / "*.wav")  # a glob over it: its outputs are no sources either
-    again = process_files(identity(2, None), pattern, str(corpus / target), verbose=0)
-    assert [row["source"] for row in again] == [row["source"] for row in rows if row["source"].endswith(".wav")]
+    pattern = str(corpus / "*.wav")  # a glob over it, into a folder inside: the same
+    for status in ("done", "skipped"):
+        again = process_files(identity(2, None), pattern, str(corpus / "flat"), verbose=0)
+        assert [(row["source"], row["status"]) for row in again] == [(str(corpus / "a.wav"), status)]
     for row in rows:
         assert_exact(read(row["targets"][0]), read(row["source"]), 1e-4)
 
@@ -394,3 +395,24 @@ def test_a_report_that_is_a_recording_or_a_folder_is_refused_before_any_work(tmp
     rows = process_files(identity(2, None), corpus, tmp_path / "out", report=report, verbose=0)
     with open(report, newline="") as file:
         assert [row["source"] for row in csv.DictReader(file)] == [row["source"] for row in rows]
+
+
+def test_recordings_in_a_target_folder_inside_the_sources_folder_are_still_done(tmp_path, corpus):
+    # sub/ holds recordings, and becomes the target folder: they are sources, the results are not
+    for _ in range(2):
+        rows = process_files(identity(2, None), corpus, corpus / "sub", verbose=0)
+    assert [(row["source"][len(str(corpus)) + 1 :], row["status"]) for row in rows] == [
+        ("a.wav", "skipped"),
+        ("b.flac", "skipped"),
+        ("sub/c.wav", "skipped"),
+        ("sub/deep/d.wav", "skipped"),
+        ("sub/e.wav", "skipped"),
+    ]
+    for row in rows:
+        assert_exact(read(row["targets"][0]), read(row["source"]), 1e-4)
+    written = sorted(str(p.relative_to(corpus / "sub")) for p in (corpus / "sub").rglob("*.*"))
+    assert written == ["a.wav", "b.flac", "c.wav", "deep/d.wav", "e.wav", "notes.txt"] + [
+        "sub/c.wav",
+        "sub/deep/d.wav",
+        "sub/e.wav",
+    ]
