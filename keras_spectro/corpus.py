@@ -50,7 +50,8 @@ def process_files(
     items is padded with silent ones to the size of the batches before it (else
     to a power of two), so that the batch size stays one. Under TensorFlow, where
     one traced function serves every shape, nothing is padded: each recording
-    runs at its own length (`padded_to` is None).
+    runs at its own length (`padded_to` is None); a bare layer, or a model whose
+    channel count is unknown, is padded as on the other backends.
 
     A source that cannot be done (unreadable, wrong channel count, another rate
     without `resample=True`, NaN or inf output, output beyond [-1, 1] without

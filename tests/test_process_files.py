@@ -416,3 +416,14 @@ def test_recordings_in_a_target_folder_inside_the_sources_folder_are_still_done(
         "sub/deep/d.wav",
         "sub/e.wav",
     ]
+
+
+def test_padded_to_says_how_a_bare_layer_ran(tmp_path, corpus):
+    # under TensorFlow only a Keras model of known channels runs unpadded: a bare layer is padded, and says so
+    domain = ks.SpectrogramDomain([ks.STFTSplit(n_fft=256)])
+    rows = process_files(domain, corpus, tmp_path / "out", verbose=0, **CHUNK)
+    short = [row for row in rows if row["seconds"] * RATE <= 7000]
+    assert short and all(row["padded_to"] is not None and row["padded_to"] % 64 == 0 for row in short)
+    for row in rows:
+        assert row["status"] == "done"
+        assert_exact(read(row["targets"][0]), read(row["source"]), 1e-4)
