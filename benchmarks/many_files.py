@@ -23,15 +23,14 @@ import numpy as np
 import soundfile
 
 HERE = pathlib.Path(__file__).resolve().parent
-RATE, COUNT, HOP = 16000, 60, 256  # HOP: the denoise example's
+RATE, COUNT = 16000, 60
 
 
 def corpus(folder):
     """60 stereo PCM_16 recordings of 0.5 to 4 s: tones in noise, random lengths (seeded)."""
     rng = np.random.default_rng(0)
     for i in range(COUNT):
-        # a multiple of the hop: until the STFT takes every length, process_file refuses some others (torch, JAX)
-        samples = int(rng.uniform(0.5, 4.0) * RATE) // HOP * HOP
+        samples = int(rng.uniform(0.5, 4.0) * RATE)  # any length: the STFT takes every one
         t = np.arange(samples)[:, None] / RATE
         wave = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 1000, 2) * t) + 0.05 * rng.standard_normal((samples, 2))
         soundfile.write(folder / f"{i:02d}.wav", wave, RATE, subtype="PCM_16")

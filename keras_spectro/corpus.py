@@ -4,6 +4,7 @@ import contextlib
 import csv
 import glob
 import math
+import numbers
 import os
 
 import keras
@@ -49,7 +50,8 @@ def process_files(
     items is padded with silent ones to the size of the batches before it (else
     to a power of two), so that the batch size stays one. Under TensorFlow, where
     one traced function serves every shape, nothing is padded: each recording
-    runs at its own length (`padded_to` is None).
+    runs at its own length (`padded_to` is None); a bare layer, or a model whose
+    channel count is unknown, is padded as on the other backends.
 
     A source that cannot be done (unreadable, wrong channel count, another rate
     without `resample=True`, NaN or inf output, output beyond [-1, 1] without
@@ -78,7 +80,9 @@ def process_files(
         chunk_seconds, overlap_seconds, subtype, clip, resample: as in `process_file`.
         overwrite: redo targets that exist.
         report: a CSV path: one row per source (`source,targets,status,seconds,error`,
-            targets joined by `;`), written atomically at the end, or when interrupted.
+            targets joined by `;`), written atomically at the end, or when interrupted
+            (missing folders are made; a report path that is a folder, a source or a
+            target is a ValueError before any work).
         verbose: 1: a progress bar over the corpus' seconds, then
             `N done, M skipped, K failed`; 0: nothing.
 
@@ -93,10 +97,10 @@ def process_files(
     failed = [row for row in rows if row["status"] == "failed"]
     ```
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    batch_size = check_batch_size(batch_size)
     model, parts = files.model_parts(model)
     rows, todo = plan(sources, target, parts.sources, overwrite)
+    check_report(report, rows + todo)
     seconds = sum(row["seconds"] for row in todo)
     progress = keras.utils.Progbar(seconds, unit_name="s") if verbose and todo else None
     options = dict(
@@ -114,14 +118,41 @@ def process_files(
     return rows
 
 
+def check_batch_size(batch_size):
+    """`batch_size` as an `int` (a NumPy integer too); anything but a positive integer is a ValueError."""
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    return int(batch_size)
+
+
 def summary(rows):
     """`N done, M skipped, K failed` for a list of rows."""
     counts = {status: sum(row["status"] == status for row in rows) for status in STATUSES}
     return f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed"
 
 
+def check_report(path, rows):
+    """Refuses, before any work, a report path that is a folder, below a file, or a source or target of `rows`."""
+    if path is None:
+        return
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"report={path!r} is a folder; give a file name, e.g. results.csv.")
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise NotADirectoryError(f"report={path!r}: {folder} is a file, not a folder.")
+        folder = os.path.dirname(folder)
+    real = os.path.realpath(path)
+    for row in rows:
+        for other in (row["source"], *row["targets"]):
+            if os.path.realpath(other) == real:
+                raise ValueError(f"report={path!r} is {other}, a recording of this run; write the report elsewhere.")
+
+
 def write_report(path, rows):
-    """Writes the rows as CSV (`source,targets,status,seconds,error`; targets joined by `;`), atomically."""
+    """Writes the rows as CSV (`source,targets,status,seconds,error`; targets joined by `;`), atomically; makes its folder."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_write(path) as temporary, open(temporary, "w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["source", "targets", "status", "seconds", "error"])
@@ -136,7 +167,11 @@ def list_sources(sources):
     `parent` is the file's folder relative to the folder searched (`""` for a file or a glob).
     """
     if not isinstance(sources, (str, os.PathLike)):
-        return sorted({pair for item in sources for pair in list_sources(item)})  # a file named twice is done once
+        found = {}  # a file named twice (e.g. in a folder given and by itself, or as ./x) is done once, as first named
+        for item in sources:
+            for path, parent in list_sources(item):
+                found.setdefault(os.path.abspath(path), (path, parent))
+        return sorted(found.values())
     sources = os.fspath(sources)
     if os.path.isdir(sources):
         found = []
@@ -149,6 +184,27 @@ def list_sources(sources):
     if glob.has_magic(sources) and not os.path.isfile(sources):
         return sorted((path, "") for path in glob.glob(sources, recursive=True) if os.path.isfile(path))
     return [(sources, "")]
+
+
+def output_folder(target, folder):
+    """The folder every target lies in: `target` itself for a folder, else the template's folder before its first field."""
+    return target if folder else os.path.dirname(target.split("{")[0]) or "."
+
+
+def without_results(rows, outputs):
+    """The rows whose source is no result of this run: a file in the folder `outputs` that is another row's target.
+
+    So a target folder inside the sources folder (`-o corpus/clean`) is not taken for sources
+    when the run is done again, while recordings that were there before are.
+    """
+    inside = os.path.realpath(outputs).rstrip(os.sep) + os.sep
+    made = {os.path.realpath(path): row["source"] for row in rows for path in row["targets"]}
+
+    def result(row):
+        real = os.path.realpath(row["source"])
+        return real.startswith(inside) and made.get(real, row["source"]) != row["source"]
+
+    return [row for row in rows if not result(row)]
 
 
 def target_is_folder(sources, target):
@@ -185,6 +241,7 @@ def plan(sources, target, count, overwrite):
     if count > 1 and not folder and "{source}" not in target:
         files.source_targets("", target, count)  # the error of process_file
     rows = [_row(path, targets_for(path, parent, target, folder, count)) for path, parent in list_sources(sources)]
+    rows = without_results(rows, output_folder(target, folder))
     source_paths = {os.path.realpath(row["source"]): row["source"] for row in rows}
     owners = {}
     for row in rows:

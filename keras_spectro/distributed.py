@@ -186,9 +186,11 @@ def process_files(model_path, sources, target, *, num_workers=None, num_gpus=0, 
     options = {
         name: options.get(name, defaults[name]) for name in defaults if name not in ("model", "sources", "target")
     }
+    options["batch_size"] = corpus.check_batch_size(options["batch_size"])
     model_path = os.fspath(model_path)
     _, parts = files.model_parts(model_path)  # the checks of the model, and its source count, before any worker starts
     rows, todo = corpus.plan(sources, target, parts.sources, options["overwrite"])
+    corpus.check_report(options["report"], rows + todo)
     finished = []
     try:
         if todo:

@@ -275,7 +275,10 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_sigterm_in_the_middle_leaves_only_whole_files_and_a_rerun_completes(tmp_path, saved):
+@pytest.mark.parametrize(
+    "signum, code, line", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")]
+)
+def test_sigterm_in_the_middle_leaves_only_whole_files_and_a_rerun_completes(tmp_path, saved, signum, code, line):
     corpus = tmp_path / "in"
     for i in range(6):  # one length to run at: batches of two
         write(corpus / f"f{i}.wav", 3000 + 10 * i, seed=i)
@@ -298,9 +301,9 @@ def test_sigterm_in_the_middle_leaves_only_whole_files_and_a_rerun_completes(tmp
     )
     for _ in range(3):  # f0, f1 read, run and written; f2 being read, its temporary open
         assert child.stdout.readline() == "read\n"
-    child.send_signal(signal.SIGTERM)
+    child.send_signal(signum)  # SIGTERM, or Ctrl-C
     _, err = child.communicate(timeout=120)
-    assert child.returncode == 143 and err.endswith("keras-spectro: terminated\n"), err
+    assert child.returncode == code and err.endswith(f"keras-spectro: {line}\n"), err
     written = outputs(out)
     assert 1 <= len(written) < 6 and not [p for p in tmp_path.rglob("*.tmp")], written
     for name in written:
@@ -332,3 +335,95 @@ def test_one_sample_a_channels_first_model_and_batches_of_one(tmp_path):
         assert not (tmp_path / "out" / "one.wav").exists()
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         process_files(model, tmp_path / "in", tmp_path / "out", batch_size=0)
+
+
+@pytest.mark.parametrize("target", ["out", "out/{parent}/{stem}_clean.wav"])
+def test_a_target_folder_inside_the_sources_folder_is_no_source_on_a_rerun(tmp_path, corpus, target):
+    rows = process_files(identity(2, None), corpus, str(corpus / target), verbose=0)
+    assert [row["status"] for row in rows] == ["done"] * 5
+    again = process_files(identity(2, None), corpus, str(corpus / target), verbose=0)
+    assert [(row["source"], row["status"]) for row in again] == [(row["source"], "skipped") for row in rows]
+    written = sorted(p for p in (corpus / "out").rglob("*") if p.is_file())
+    assert len(written) == 5 and not (corpus / "out" / "out").exists()
+    pattern = str(corpus / "*.wav")  # a glob over it, into a folder inside: the same
+    for status in ("done", "skipped"):
+        again = process_files(identity(2, None), pattern, str(corpus / "flat"), verbose=0)
+        assert [(row["source"], row["status"]) for row in again] == [(str(corpus / "a.wav"), status)]
+    for row in rows:
+        assert_exact(read(row["targets"][0]), read(row["source"]), 1e-4)
+
+
+def test_batch_size_takes_numpy_integers_and_refuses_the_rest(tmp_path, corpus):
+    from keras_spectro import distributed
+
+    rows = process_files(identity(2, None), corpus, tmp_path / "out", batch_size=np.int64(2), verbose=0)
+    assert [row["status"] for row in rows] == ["done"] * 5
+    for bad in (0, -1, 2.0, True, np.bool_(True), "4", None):
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+            process_files(identity(2, None), corpus, tmp_path / "out", batch_size=bad, verbose=0)
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):  # before Ray starts
+            distributed.process_files(tmp_path / "none.keras", corpus, tmp_path / "ray", batch_size=bad)
+
+
+def test_a_file_named_twice_is_done_once(tmp_path, corpus, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sources = ["in", "in/sub/c.wav", "./in/a.wav", str(corpus / "a.wav")]  # the folder, then files in it again
+    rows = process_files(identity(2, None), sources, "out", verbose=0)
+    assert [(row["source"], row["status"]) for row in rows] == [
+        ("in/a.wav", "done"),
+        ("in/b.flac", "done"),
+        ("in/sub/c.wav", "done"),
+        ("in/sub/deep/d.wav", "done"),
+        ("in/sub/e.wav", "done"),
+    ]
+    assert outputs(tmp_path / "out") == ["a.wav", "b.flac", "sub/c.wav", "sub/deep/d.wav", "sub/e.wav"]
+
+
+def test_a_report_that_is_a_recording_or_a_folder_is_refused_before_any_work(tmp_path, corpus):
+    a = read(corpus / "a.wav")
+    for report, error in [
+        (corpus / "a.wav", "a recording of this run"),
+        (tmp_path / "out" / "b.flac", "a recording of this run"),
+        (corpus, "is a folder"),
+        (corpus / "a.wav" / "r.csv", "is a file, not a folder"),
+    ]:
+        with pytest.raises((ValueError, OSError), match=error):
+            process_files(identity(2, None), corpus, tmp_path / "out", report=report, verbose=0)
+        assert not (tmp_path / "out").exists()
+    assert_exact(read(corpus / "a.wav"), a, 0)  # the source is untouched
+    report = tmp_path / "reports" / "new" / "r.csv"  # missing folders are made, as for the targets
+    rows = process_files(identity(2, None), corpus, tmp_path / "out", report=report, verbose=0)
+    with open(report, newline="") as file:
+        assert [row["source"] for row in csv.DictReader(file)] == [row["source"] for row in rows]
+
+
+def test_recordings_in_a_target_folder_inside_the_sources_folder_are_still_done(tmp_path, corpus):
+    # sub/ holds recordings, and becomes the target folder: they are sources, the results are not
+    for _ in range(2):
+        rows = process_files(identity(2, None), corpus, corpus / "sub", verbose=0)
+    assert [(row["source"][len(str(corpus)) + 1 :], row["status"]) for row in rows] == [
+        ("a.wav", "skipped"),
+        ("b.flac", "skipped"),
+        ("sub/c.wav", "skipped"),
+        ("sub/deep/d.wav", "skipped"),
+        ("sub/e.wav", "skipped"),
+    ]
+    for row in rows:
+        assert_exact(read(row["targets"][0]), read(row["source"]), 1e-4)
+    written = sorted(str(p.relative_to(corpus / "sub")) for p in (corpus / "sub").rglob("*.*"))
+    assert written == ["a.wav", "b.flac", "c.wav", "deep/d.wav", "e.wav", "notes.txt"] + [
+        "sub/c.wav",
+        "sub/deep/d.wav",
+        "sub/e.wav",
+    ]
+
+
+def test_padded_to_says_how_a_bare_layer_ran(tmp_path, corpus):
+    # under TensorFlow only a Keras model of known channels runs unpadded: a bare layer is padded, and says so
+    domain = ks.SpectrogramDomain([ks.STFTSplit(n_fft=256)])
+    rows = process_files(domain, corpus, tmp_path / "out", verbose=0, **CHUNK)
+    short = [row for row in rows if row["seconds"] * RATE <= 7000]
+    assert short and all(row["padded_to"] is not None and row["padded_to"] % 64 == 0 for row in short)
+    for row in rows:
+        assert row["status"] == "done"
+        assert_exact(read(row["targets"][0]), read(row["source"]), 1e-4)
