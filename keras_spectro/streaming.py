@@ -481,8 +481,9 @@ def _network_context(streamer, history, lookahead):
                 f"Cannot stream the network: its output frames depend on frames more than {cap} away "
                 f"(global pooling, attention over all frames, recurrence?); streaming needs a bounded context."
             )
-        measured_history = int(where[-1] - middle) if where.size else 0
-        measured_lookahead = int(middle - where[0]) if where.size else 0
+        # a pure delay (output frame t reads only t - k) has no look-ahead, not a negative one
+        measured_history = max(int(where[-1] - middle), 0) if where.size else 0
+        measured_lookahead = max(int(middle - where[0]), 0) if where.size else 0
         if max(measured_history, measured_lookahead) > cap:
             raise ValueError(
                 f"Cannot stream the network: its output frames depend on frames up to {measured_history} before "
