@@ -48,6 +48,23 @@ def test_a_dilated_network_is_measured_beyond_the_probe_or_refused():
     assert layer_reach(strided)[0] == (2 + 12) * 2
 
 
+def test_a_conv1d_over_the_frames_counts_in_the_reach():
+    layers = keras.layers
+    over_frames = keras.Sequential(  # frames as the steps of a causal Conv1D reaching 200 frames back
+        [
+            keras.Input((BINS, None, 2)),
+            layers.Permute((2, 1, 3)),
+            layers.Reshape((-1, 2 * BINS)),
+            layers.Conv1D(2 * BINS, 2, dilation_rate=200, padding="causal"),
+            layers.Reshape((-1, BINS, 2)),
+            layers.Permute((2, 1, 3)),
+        ]
+    )
+    assert layer_reach(over_frames) == (200, "conv1d")
+    with pytest.raises(ValueError, match="up to 200 before and 0 after"):
+        Streamer(domain_model(over_frames))
+
+
 class Roll(keras.layers.Layer):
     """Output frame t is input frame t - 3, wrapping around: not streamable (the edges)."""
 
