@@ -126,7 +126,8 @@ def check_pair(y_true, y_pred, data_format, who, rank=3, layout=None, broadcast_
     Both must have `rank` axes (`layout`, default the waveforms' of `data_format`) and equal
     sizes where known; with `broadcast_channels` a target of one channel is taken for
     predictions of several (the channel axis: the last for channels_last, else axis 1 of
-    the waveforms). Returns `y_true`, broadcast where asked.
+    the waveforms); `None` where the caller has no such option (no hint to it). Returns
+    `y_true`, broadcast where asked.
 
     Example: `check_pair(t, x, "channels_last", "SISDRLoss")` refuses t (2, 4000, 1) against x (2, 4010, 1).
     """
@@ -146,7 +147,9 @@ def check_pair(y_true, y_pred, data_format, who, rank=3, layout=None, broadcast_
             broadcast = True
             continue
         hint = (
-            " (a mono target for several channels: broadcast_channels=True)" if axis == channel_axis and t == 1 else ""
+            " (a mono target for several channels: broadcast_channels=True)"
+            if broadcast_channels is not None and axis == channel_axis and t == 1
+            else ""
         )
         raise ValueError(f"{who}: y_true {true_shape} and y_pred {pred_shape} do not line up (layout {layout}){hint}.")
     if broadcast:
@@ -378,10 +381,12 @@ class SpectrogramLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         ops = keras.ops
         rank = len(y_pred.shape)
-        check_pair(y_true, y_pred, "channels_last", "SpectrogramLoss", rank, "that the pipeline takes (equal shapes)")
+        check_pair(
+            y_true, y_pred, "channels_last", "SpectrogramLoss", rank, "that the pipeline takes (equal shapes)", None
+        )
         difference = ops.cast(self.pipeline(y_pred), "float32") - ops.cast(self.pipeline(y_true), "float32")
         values = ops.abs(difference) if self.distance == "l1" else difference * difference
-        return ops.mean(ops.reshape(values, (ops.shape(values)[0], -1)), axis=-1)
+        return ops.mean(values, axis=tuple(range(1, len(values.shape))))  # an empty batch too
 
     def get_config(self):
         return {
@@ -481,7 +486,15 @@ class PermutationInvariant(keras.losses.Loss):
             raise ValueError(
                 f"PermutationInvariant handles 1 to {MAX_SOURCES} sources ({MAX_SOURCES}! orderings); got {sources}."
             )
-        check_pair(y_true, y_pred, "channels_last", "PermutationInvariant", 4, "(batch, sources, ...) (equal shapes)")
+        y_true = check_pair(  # the inner loss's layout and broadcast_channels (a mono target for every source)
+            y_true,
+            y_pred,
+            getattr(self.loss, "data_format", "channels_last"),
+            "PermutationInvariant",
+            4,
+            "(batch, sources, ...) (equal shapes)",
+            getattr(self.loss, "broadcast_channels", None),
+        )
         rest = ops.shape(y_true)[2:]
         pairs = (ops.shape(y_true)[0], sources, sources, *rest)
         true = ops.reshape(ops.broadcast_to(y_true[:, :, None], pairs), (-1, *rest))  # pair (i, j): target i

@@ -406,20 +406,22 @@ def layer_reach(network):
 
     A kernel of size k and dilation d after strides s1, s2, ... reaches `(k - 1) * d * s1 * s2 ...`
     frames; the bound sums these over all layers (every stride counted as coming first: an upper
-    bound). Layers without a kernel along the frames add nothing here; the probe measures them.
+    bound). A 1-D kernel (a Conv1D over frames reshaped to steps) counts as along the frames.
+    Layers without a kernel add nothing here; the probe measures them.
 
     Example: `layer_reach(Sequential([Input((129, None, 2)), Conv2D(2, (1, 3), dilation_rate=(1, 200))]))` → (400, "conv2d").
     """
     reaches, stride = [], 1
     for layer in network._flatten_layers(include_self=False, recursive=True):
         kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
-        if not isinstance(kernel, (tuple, list)) or len(kernel) < 2:
+        if not isinstance(kernel, (tuple, list)) or not kernel:
             continue
+        axis = 1 if len(kernel) > 1 else 0  # a 1-D kernel (Conv1D over reshaped frames): its only axis
         dilation = getattr(layer, "dilation_rate", 1)
-        dilation = dilation[1] if isinstance(dilation, (tuple, list)) else dilation
+        dilation = dilation[axis] if isinstance(dilation, (tuple, list)) else dilation
         strides = getattr(layer, "strides", 1)
-        strides = (strides[1] if isinstance(strides, (tuple, list)) else strides) or kernel[1]
-        reaches.append(((int(kernel[1]) - 1) * int(dilation), layer.name))
+        strides = (strides[axis] if isinstance(strides, (tuple, list)) else strides) or kernel[axis]
+        reaches.append(((int(kernel[axis]) - 1) * int(dilation), layer.name))
         stride *= int(strides)
     total = sum(reach for reach, _ in reaches) * stride
     widest = max(reaches)[1] if reaches else None
@@ -481,8 +483,9 @@ def _network_context(streamer, history, lookahead):
                 f"Cannot stream the network: its output frames depend on frames more than {cap} away "
                 f"(global pooling, attention over all frames, recurrence?); streaming needs a bounded context."
             )
-        measured_history = int(where[-1] - middle) if where.size else 0
-        measured_lookahead = int(middle - where[0]) if where.size else 0
+        # a pure delay (output frame t reads only t - k) has no look-ahead, not a negative one
+        measured_history = max(int(where[-1] - middle), 0) if where.size else 0
+        measured_lookahead = max(int(middle - where[0]), 0) if where.size else 0
         if max(measured_history, measured_lookahead) > cap:
             raise ValueError(
                 f"Cannot stream the network: its output frames depend on frames up to {measured_history} before "

@@ -205,3 +205,28 @@ def test_per_example_sample_weight_and_an_empty_batch(name):
     empty = np.zeros((0, SAMPLES, 2), "float32")
     value = to_numpy(make()(empty, empty))  # Keras' reduction of no values: 0 (a metric) or an empty array (a loss)
     assert value.size <= 1 and not np.any(value), f"{name}: an empty batch gives {value}"
+
+
+def test_spectrogram_loss_takes_an_empty_batch_and_gives_no_hint_it_cannot_follow():
+    loss = ks.losses.SpectrogramLoss(pipeline())
+    empty = np.zeros((0, SAMPLES, 1), "float32")
+    assert to_numpy(loss(empty, empty)).size <= 1 and not np.any(to_numpy(loss(empty, empty)))
+    y_true, y_pred = pair((SAMPLES, 2))
+    with pytest.raises(ValueError, match=r"do not line up \(layout [^)]*\(equal shapes\)\)\.$"):
+        loss(y_true[..., :1], y_pred)  # SpectrogramLoss has no broadcast_channels to point to
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_permutation_invariant_follows_its_inner_loss_broadcast_channels(data_format):
+    y_true, y_pred = pair((2, SAMPLES, 2))  # (batch, sources, samples, channels)
+    if data_format == "channels_first":
+        y_true, y_pred = np.swapaxes(y_true, 2, 3), np.swapaxes(y_pred, 2, 3)
+    mono = y_true[:, :, :1] if data_format == "channels_first" else y_true[..., :1]
+    inner = ks.losses.SISDRLoss(data_format=data_format, broadcast_channels=True)
+    expected = ks.losses.PermutationInvariant(ks.losses.SISDRLoss(data_format=data_format))(
+        np.repeat(mono, 2, axis=2 if data_format == "channels_first" else 3), y_pred
+    )
+    got = ks.losses.PermutationInvariant(inner)(mono, y_pred)
+    np.testing.assert_allclose(to_numpy(got), to_numpy(expected), rtol=1e-5)
+    with pytest.raises(ValueError, match="broadcast_channels=True"):
+        ks.losses.PermutationInvariant(ks.losses.SISDRLoss(data_format=data_format))(mono, y_pred)

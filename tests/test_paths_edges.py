@@ -48,6 +48,49 @@ def test_a_dilated_network_is_measured_beyond_the_probe_or_refused():
     assert layer_reach(strided)[0] == (2 + 12) * 2
 
 
+def test_a_conv1d_over_the_frames_counts_in_the_reach():
+    layers = keras.layers
+    over_frames = keras.Sequential(  # frames as the steps of a causal Conv1D reaching 200 frames back
+        [
+            keras.Input((BINS, None, 2)),
+            layers.Permute((2, 1, 3)),
+            layers.Reshape((-1, 2 * BINS)),
+            layers.Conv1D(2 * BINS, 2, dilation_rate=200, padding="causal"),
+            layers.Reshape((-1, BINS, 2)),
+            layers.Permute((2, 1, 3)),
+        ]
+    )
+    assert layer_reach(over_frames) == (200, "conv1d")
+    with pytest.raises(ValueError, match="up to 200 before and 0 after"):
+        Streamer(domain_model(over_frames))
+
+
+class Roll(keras.layers.Layer):
+    """Output frame t is input frame t - 3, wrapping around: not streamable (the edges)."""
+
+    def call(self, images):
+        return keras.ops.roll(images, 3, axis=2)
+
+
+def test_a_delay_streams_and_a_wrapping_shift_is_refused():
+    delay = keras.Sequential(  # output frame t is input frame t - 2: history 2, no look-ahead
+        [
+            keras.Input((BINS, None, 2)),
+            keras.layers.ZeroPadding2D(((0, 0), (2, 0))),
+            keras.layers.Cropping2D(((0, 0), (0, 2))),
+        ]
+    )
+    model = domain_model(delay)
+    streamer = Streamer(model)
+    assert (streamer.history, streamer.lookahead) == (2, 0)
+    signal = np.random.default_rng(0).standard_normal((20 * HOP + 7, 1)).astype("float32")
+    out = np.concatenate([streamer.process(block) for block in np.array_split(signal, 9)] + [streamer.flush()])
+    whole = np.asarray(model.predict(signal[None], verbose=0))[0]
+    np.testing.assert_allclose(out, whole, atol=1e-5 * np.abs(whole).max())
+    with pytest.raises(ValueError, match="history_frames=3, lookahead_frames=0: run on a window"):
+        Streamer(domain_model(keras.Sequential([keras.Input((BINS, None, 2)), Roll()])))
+
+
 def test_fit_to_subtype_allows_half_an_lsb_and_refuses_beyond():
     step = 1 / 32768
     block = np.array([[1 + 0.4 * step], [-1 - 0.4 * step], [0.5]], "float32")
