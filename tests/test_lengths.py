@@ -146,3 +146,15 @@ def test_the_demo_model_predicts_on_two_lengths():
         predicted = model.predict(waves, verbose=0)
         assert predicted.shape == waves.shape
         assert_exact(predicted, to_numpy(keras.ops.stop_gradient(model(waves))), 1e-4)
+
+
+def test_a_network_with_fixed_frames_at_a_padded_length_is_refused_naming_the_padding():
+    """1023 samples give 1 + 1023 // 256 = 4 frames, but the domain pads them to 1024: the network sees 5."""
+    net = keras.Sequential([keras.Input((257, 4, 2)), keras.layers.Permute((1, 3, 2)), keras.layers.Dense(4)])
+    with pytest.raises(ValueError, match=r"gives it \(None, 257, 5, 2\) \(not \(None, 257, 4, 2\): the domain pads"):
+        keras.Sequential([keras.Input((1023, 1)), ks.SpectrogramDomain([ks.STFTSplit(n_fft=512, hop_length=256)], net)])
+    net = keras.Sequential([keras.Input((257, 5, 2)), keras.layers.Conv2D(2, 3, padding="same")])
+    model = keras.Sequential(
+        [keras.Input((1023, 1)), ks.SpectrogramDomain([ks.STFTSplit(n_fft=512, hop_length=256)], net)]
+    )
+    assert model.predict(np.zeros((1, 1023, 1), "float32"), verbose=0).shape == (1, 1023, 1)
