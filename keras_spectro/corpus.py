@@ -316,11 +316,12 @@ class _Job:
         row = self.row
         self.file = self.stack.enter_context(files.open_audio(row["source"]))
         self.rate = parts.check_source(self.file, options["resample"])
-        self.total, self.starts, (_, overlap, self.length, _) = parts.chunks(
+        self.total, self.starts, self.sizes, (_, overlap, self.length, _) = parts.chunks(
             self.file, self.rate, options["chunk_seconds"], options["overlap_seconds"]
         )
         if len(self.starts) == 1:  # run once, padded to its bucket (or at its own length)
             self.length = bucket(self.total, self.length, parts.hop, parts.n_fft) if pad else self.total
+            self.sizes = [self.length]
             row["padded_to"] = self.length if self.length != self.total else None
         self.join = Crossfade(self.starts, self.length, overlap)
         for path in row["targets"]:
@@ -347,11 +348,11 @@ class _Job:
             self.created.append(path)
 
     def read(self):
-        """The samples of the next chunk."""
-        start = self.starts[self.next]
+        """The samples of the next chunk, and the size to run them at (zero-padded)."""
+        start, size = self.starts[self.next], self.sizes[self.next]
         wave = files.read_chunk(self.file, start, min(start + self.length, self.total), self.rate)
         self.next += 1
-        return wave
+        return wave, size
 
     def write(self, result):
         """Takes the output of the next chunk `(samples, sources, channels)`; True when the recording is done."""
@@ -397,11 +398,11 @@ def run(model, parts, todo, batch_size, progress, **options):
             credit(job, job.total)
 
     def flush():
-        items = [(job, wave) for job, wave in queue if job.row["status"] is None]
+        items = [(job, wave) for job, wave, _ in queue if job.row["status"] is None]
+        length = queue[0][2] if queue else None
         queue.clear()
         if not items:
             return
-        length = items[0][0].length
         size = min(batch_size, max(widest[0], 2 ** math.ceil(math.log2(len(items))))) if call is None else len(items)
         widest[0] = size
         batch = np.zeros((size, length, items[0][1].shape[1]), "float32")
@@ -438,14 +439,14 @@ def run(model, parts, todo, batch_size, progress, **options):
                 continue
             open_jobs.append(job)
             while job.row["status"] is None and job.next < len(job.starts):
-                if queue and queue[0][0].length != job.length:
-                    flush()
                 try:
-                    wave = job.read()
+                    wave, size = job.read()
                 except (ValueError, OSError) as error:
                     fail(job, error)
                     break
-                queue.append((job, wave))
+                if queue and queue[0][2] != size:
+                    flush()
+                queue.append((job, wave, size))
                 if len(queue) == batch_size:
                     flush()
         flush()

@@ -131,8 +131,10 @@ def process_file(
     weight 0 in the last quarter (the later chunk gets 1 minus that). Chunks
     start at multiples of the model's STFT hop, and every chunk is run with one
     shape: the last one ends at the end of the file, padded with fewer than a
-    hop of zeros (the overlap is rounded up so that this pads no frame in). A
-    recording no longer than one chunk is run once, at its own length (so one
+    hop of zeros (the overlap is rounded up so that this pads no frame in), or,
+    where a `SpectrogramDomain` would then end it with another frame count than
+    the whole file (it pads poorly covered lengths, e.g. with 50 % overlap), to
+    the whole file's frames (one shape more). A recording no longer than one chunk is run once, at its own length (so one
     model run over several such files sees several shapes). So for a
     linear model (e.g. a fixed gain per frequency bin) with `pad_mode="constant"`
     the result equals processing the whole file at once, to float32 rounding
@@ -198,7 +200,7 @@ def process_file(
     with open_audio(source) as file:
         rate = parts.check_source(file, resample)
         subtype = _subtype(fmt, file, subtype, target)
-        total, starts, (step, overlap, length, hop) = parts.chunks(file, rate, chunk_seconds, overlap_seconds)
+        total, starts, sizes, (step, overlap, length, hop) = parts.chunks(file, rate, chunk_seconds, overlap_seconds)
         progress = keras.utils.Progbar(len(starts), unit_name="chunk") if verbose and len(starts) > 1 else None
         restore, writers = _on_sigterm(), []
         try:
@@ -211,7 +213,7 @@ def process_file(
                         for k, writer in enumerate(writers):
                             writer(block[:, k])
 
-                    _process_chunks(model, parts, file, write, starts, length, total, rate, overlap, progress)
+                    _process_chunks(model, parts, file, write, starts, sizes, length, total, rate, overlap, progress)
                     for writer in writers:
                         writer.finish()
                 finally:
@@ -254,11 +256,14 @@ class ModelParts:
         return rate
 
     def chunks(self, file, rate, chunk_seconds, overlap_seconds):
-        """(total, starts, (step, overlap, length, hop)): the file's sample count at `rate` and where its chunks start."""
+        """(total, starts, sizes, (step, overlap, length, hop)): the file's sample count at `rate`, where its chunks
+        start, and the sizes they run at (zero-padded): `length` for all, but a recording of one chunk runs at its own
+        length, and the last chunk at the size that gives the whole file's frames (`_last_size`)."""
         total = resampled_length(file.frames, file.samplerate, rate) if rate != file.samplerate else file.frames
         step, overlap, length, hop = _chunk_step(self.inner, rate, chunk_seconds, overlap_seconds)
         starts = [*range(0, total - length, step), max(0, -(-(total - length) // hop) * hop)]
-        return total, starts, (step, overlap, length, hop)
+        sizes = [length] * (len(starts) - 1) + [_last_size(self.inner, length, starts[-1], total, len(starts) > 1)]
+        return total, starts, sizes, (step, overlap, length, hop)
 
 
 def model_parts(model):
@@ -281,12 +286,13 @@ def source_targets(source, target, sources):
     return targets
 
 
-def _process_chunks(model, parts, file, write, starts, length, total, rate, overlap, progress):
-    """Runs the model over the chunks starting at `starts`, cross-fades the overlaps and writes the result."""
+def _process_chunks(model, parts, file, write, starts, sizes, length, total, rate, overlap, progress):
+    """Runs the model over the chunks of `length` starting at `starts` (padded to `sizes`), cross-fades the overlaps
+    and writes the result."""
     join = Crossfade(starts, length, overlap)
     for i, start in enumerate(starts):
         wave = read_chunk(file, start, min(start + length, total), rate)
-        write(join(_run(model, wave, length if len(starts) > 1 else len(wave), parts)))
+        write(join(_run(model, wave, sizes[i], parts)))
         if progress:
             progress.update(i + 1)
 
@@ -468,6 +474,26 @@ def _input_channels(model, channels_first=False):
     except (AttributeError, IndexError, TypeError, ValueError):
         axes = getattr(getattr(model, "input_spec", None), "axes", None) or {}
         return axes.get(1) if channels_first else axes.get(2, axes.get(-1))
+
+
+def _last_size(inner, length, start, total, chunked):
+    """The size the last chunk (from `start` to the end, `total`) is padded to: `length` (one shape for all chunks)
+    where a `SpectrogramDomain`'s STFT then has the frames of the whole file's end, else the size that has them.
+
+    The domain pads a poorly covered length with a frame more (`STFTSettings.covered_length`), so e.g.
+    with 50 % overlap a chunk of `length` can end with a frame more or less than the whole file does.
+    """
+    if not chunked:
+        return total - start
+    for domain in inner:
+        for step in domain.pipeline.steps if isinstance(domain, SpectrogramDomain) else ():
+            settings = step._stft if isinstance(step, STFTSplit) else None
+            if settings is None:
+                continue
+            end = settings.covered_length(None, total) - start  # the whole file's frames, from `start` on
+            if settings.frames_for(settings.covered_length(None, length)) != settings.frames_for(end):
+                return end
+    return length
 
 
 def _inner_layers(layer, seen):

@@ -110,12 +110,12 @@ class Streamer:
 
     def flush(self):
         """The rest of the output at the end of the stream (the output total equals the input total); resets."""
-        if self._received:
-            frames = 1 + self._received // self.hop
+        if self._received:  # the frames of the domain, which pads a poorly covered end to a covered length
+            frames = self.stft._stft.frames_for(self.stft._stft.covered_length(None, self._received))
             needed = (frames - self._computed - 1) * self.hop + self.n_fft
             self._samples = np.pad(self._samples, ((0, max(0, needed - len(self._samples))), (0, 0)))
             self._advance(frames, final=True)
-        out = self._emit(self._received)
+        out = self._emit(self._received, flushed=True)
         self.reset()
         return out
 
@@ -158,14 +158,10 @@ class Streamer:
         self._weights[offset : offset + weights.size] += weights
         self._done += count
 
-    def _emit(self, total):
-        """The next `total - emitted` output samples, `(count, channels)`."""
+    def _emit(self, total, flushed=False):
+        """The next `total - emitted` output samples, `(count, channels)` (after `flush`, all are final)."""
         count = total - self._emitted
-        final = (
-            max(0, self._done * self.hop - self.n_fft // 2)
-            if self._done < 1 + self._received // self.hop
-            else self._received
-        )
+        final = self._received if flushed else max(0, self._done * self.hop - self.n_fft // 2)
         if self._emitted + count > final:  # the latency formula guarantees this never happens
             raise RuntimeError(
                 f"Streamer: {count} samples asked, {final - self._emitted} final (a bug: please report it)."

@@ -12,9 +12,9 @@ from keras_spectro import functional
 
 from conftest import assert_exact, to_numpy
 
-# 50 % and 75 % overlap (a Hann window of 32 is the shortest to leave the last samples of some lengths
-# almost unweighted at 50 %), and an odd n_fft
-OVERLAPS = [(32, 16), (32, 8), (33, 16)]
+# 50 % and 75 % overlap, and an odd n_fft; at 50 % a Hann window of 64 is the shortest to leave the last samples
+# of some lengths (30 and 31 past a multiple of 32) almost unweighted: the domain pads those
+OVERLAPS = [(32, 16), (64, 32), (32, 8), (33, 16)]
 
 
 def _lengths(hop, multiple=4):
@@ -30,12 +30,15 @@ def _librosa_stft(wave, n_fft, hop):
 def test_every_length_goes_forward_as_librosa_and_round_trips_exactly(n_fft, hop, rng):
     stft = ks.STFTSplit(n_fft=n_fft, hop_length=hop, data_format="channels_first")
     domain = ks.SpectrogramDomain([stft], data_format="channels_first")  # shares stft's compiled forms
-    for samples in [1, 2, hop - 1, *_lengths(hop)]:
+    lengths = [*_lengths(hop)] if n_fft != 64 else [n for n in _lengths(hop) if n % hop in (0, 1, 29, 30, 31)]
+    for samples in [1, 2, hop - 1, *lengths]:
         waves = rng.standard_normal((1, 1, samples)).astype("float32")
         image = to_numpy(stft(waves))[0]  # (2, bins, frames): real, imag
         expected = _librosa_stft(waves[0, 0], n_fft, hop)
         assert image.shape[1:] == expected.shape, samples
         assert_exact(image[0] + 1j * image[1], expected, 1e-4)
+        padded = stft._stft.covered_length(None, samples) != samples
+        assert padded == (n_fft == 64 and samples % hop >= 30), samples  # the test checks the padded lengths too
         back = to_numpy(domain(waves))
         assert back.shape == waves.shape
         assert np.abs(back - waves).max() <= 1e-5 * np.abs(waves).max(), samples
@@ -143,3 +146,15 @@ def test_the_demo_model_predicts_on_two_lengths():
         predicted = model.predict(waves, verbose=0)
         assert predicted.shape == waves.shape
         assert_exact(predicted, to_numpy(keras.ops.stop_gradient(model(waves))), 1e-4)
+
+
+def test_a_network_with_fixed_frames_at_a_padded_length_is_refused_naming_the_padding():
+    """1023 samples give 1 + 1023 // 256 = 4 frames, but the domain pads them to 1024: the network sees 5."""
+    net = keras.Sequential([keras.Input((257, 4, 2)), keras.layers.Permute((1, 3, 2)), keras.layers.Dense(4)])
+    with pytest.raises(ValueError, match=r"gives it \(None, 257, 5, 2\) \(not \(None, 257, 4, 2\): the domain pads"):
+        keras.Sequential([keras.Input((1023, 1)), ks.SpectrogramDomain([ks.STFTSplit(n_fft=512, hop_length=256)], net)])
+    net = keras.Sequential([keras.Input((257, 5, 2)), keras.layers.Conv2D(2, 3, padding="same")])
+    model = keras.Sequential(
+        [keras.Input((1023, 1)), ks.SpectrogramDomain([ks.STFTSplit(n_fft=512, hop_length=256)], net)]
+    )
+    assert model.predict(np.zeros((1, 1023, 1), "float32"), verbose=0).shape == (1, 1023, 1)

@@ -223,3 +223,16 @@ def test_the_stream_command(models, tmp_path, capsys):
     assert (
         cli.main(["stream", str(tmp_path / "m.keras"), str(tmp_path / "in.wav"), "-o", str(tmp_path / "out.mp3")]) == 1
     )
+
+
+@pytest.mark.parametrize("n_fft, hop", [(64, 32), (63, 16)])
+def test_poorly_covered_and_odd_lengths_equal_the_whole_signal(n_fft, hop):
+    # 50 % overlap: the domain pads lengths 30, 31 past a multiple of 32 with a frame more; odd n_fft: frames 1 + (L - 1) // hop
+    bins = n_fft // 2 + 1
+    network = keras.Sequential([keras.Input((bins, None, 2)), keras.layers.Conv2D(2, 3, padding="same")])
+    stft = ks.STFTSplit(n_fft=n_fft, hop_length=hop)
+    model = keras.Sequential([keras.Input((None, 1)), ks.SpectrogramDomain([stft], network)])
+    streamer = Streamer(model)
+    for length in (62, 63, 64, 94, 95, 96, 127, 128):
+        signal = SIGNAL[:length, :1]
+        assert_exact(_stream(streamer, signal, [7] * 20), _whole(model, signal))

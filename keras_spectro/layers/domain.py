@@ -121,8 +121,9 @@ class SpectrogramDomain(SpectroLayer):
                 f"SpectrogramDomain expects waveforms {layout} with a known channel count; got shape {tuple(input_shape)}."
             )
         self.pipeline.build(input_shape)
-        image_shape = tuple(self.pipeline.compute_output_shape(input_shape))
+        image_shape = self._image_shape(input_shape)
         if self.network is not None:
+            self._check_network_input(image_shape, input_shape)
             if not self.network.built:
                 self.network.build(image_shape)
             out, expected = tuple(self.network.compute_output_shape(image_shape)), self._network_shape(image_shape)
@@ -135,6 +136,41 @@ class SpectrogramDomain(SpectroLayer):
                 f"SpectrogramDomain(sources={self.sources}) needs a network that makes the {self.sources} sources' images."
             )
         self.input_spec = keras.layers.InputSpec(ndim=3, axes={self._channel_axis(): input_shape[self._channel_axis()]})
+
+    def _image_shape(self, input_shape):
+        """The shape of the images the network sees: those of the covered length (`_covering`) where known."""
+        shape = tuple(input_shape)
+        for step in self.pipeline.steps:
+            if isinstance(step, STFTSplit) and shape[step._axes(3)[1]] is not None:
+                axis = step._axes(3)[1]
+                shape = (*shape[:axis], step._stft.covered_length(None, shape[axis]), *shape[axis + 1 :])
+            shape = tuple(step.compute_output_shape(shape))
+        return shape
+
+    def _check_network_input(self, image_shape, input_shape):
+        """Refuses a network declaring images of another shape than it will get, naming the end padding if any."""
+        try:
+            declared = self.network.inputs if self.network.built else None
+        except (AttributeError, ValueError):  # a layer, or a model without an Input
+            declared = None
+        if not declared or len(declared) != 1:
+            return
+        wanted = tuple(declared[0].shape)
+        if len(wanted) == len(image_shape) and all(
+            a is None or b is None or a == b for a, b in zip(wanted[1:], image_shape[1:])
+        ):
+            return
+        naive = tuple(self.pipeline.compute_output_shape(input_shape))
+        padded = (
+            ""
+            if naive == image_shape
+            else f" (not {naive}: the domain pads {input_shape} at the end to a length whose STFT frames give "
+            "every sample window weight, then cuts the result back)"
+        )
+        raise ValueError(
+            f"The network takes images {wanted}, but the domain gives it {image_shape}{padded}; "
+            "build the network with None frames (any length) or for the frames it gets."
+        )
 
     def call(self, inputs):
         b, steps, k = self.backend, self.pipeline.steps, self.sources
