@@ -7,6 +7,8 @@ the network's context frames and the overlap-add tail (windowed sums and window-
 output equals the model's output on the whole signal to float32 rounding, whatever the block sizes.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 
@@ -200,7 +202,8 @@ class Streamer:
         """`stage(backend, x)` on the numpy array `x`, compiled per shape with `compiled=True`, as numpy."""
         if self._compiled is not None:
             return self._compiled.run(stage, x)
-        return _to_numpy(stage(backend_for(None), keras.ops.convert_to_tensor(x)))
+        with _no_gradients():  # torch: no autograd graph for outputs that become numpy
+            return _to_numpy(stage(backend_for(None), keras.ops.convert_to_tensor(x)))
 
     # --- the domain's layers on short windows ---------------------------------------------
     def forward(self, b, waves):
@@ -420,6 +423,14 @@ def _frames(x, start, stop, axis, np_=None):
 def _chunk(count):
     """The largest power of two up to `count` (at most 64)."""
     return min(1 << (count.bit_length() - 1), 64)
+
+
+def _no_gradients():
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.no_grad()
+    return contextlib.nullcontext()
 
 
 def _to_numpy(x):
