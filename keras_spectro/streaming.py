@@ -12,7 +12,7 @@ import contextlib
 import keras
 import numpy as np
 
-from keras_spectro.functional.common import backend_for
+from keras_spectro.functional.common import backend_for, positive_int
 from keras_spectro.functional.framing import overlap_add
 from keras_spectro.functional.spectrum import parts_from_image, stft_settings, waves_to_image
 from keras_spectro.layers.domain import SpectrogramDomain
@@ -191,10 +191,11 @@ class Streamer:
 
         Example: `streamer = Streamer(model, compiled=True); streamer.warm_up(160)`.
         """
-        frames = 2 * (self.history + self.lookahead) + 2 * _chunk(MAX_CONTEXT_FRAMES) + 4
-        samples = frames * self.hop + self.latency + self.n_fft
+        block_size = positive_int(block_size, "block_size")
+        frames = 2 * (self.history + self.lookahead) + 8  # past the start, where the context grows frame by frame
+        samples = frames * self.hop + self.latency + self.n_fft + 4 * block_size
         silence = np.zeros((block_size, self.channels), "float32")
-        for _ in range(-(-samples // max(1, block_size))):
+        for _ in range(-(-samples // block_size)):
             self.process(silence)
         self.flush()
 
