@@ -149,6 +149,10 @@ def stream(args):
     except Exception as error:  # Keras raises many kinds here, often over several lines
         raise ValueError(f"{args.model}: not a Keras model that loads ({error})") from None
     streamer = Streamer(model, compiled=True)  # compiled per shape on TensorFlow and JAX: 8-20x faster per block
+    if keras.backend.backend() == "torch":  # small ops per block: real-time factor 0.68 on one thread, 11.4 on the pool
+        import torch
+
+        torch.set_num_threads(1)
     if streamer.domain.sample_rate is not None and streamer.domain.sample_rate != rate:
         raise ValueError(
             f"{args.source}: recorded at {rate} Hz but the model is made for {streamer.domain.sample_rate} Hz."
