@@ -2,8 +2,11 @@
 
 64 stereo 1 s clips at 16 kHz, batch 8, n_fft 512, hop 128, a three-layer Conv2D network:
 a `SpectrogramDomain` model (audio in, audio out) against the same network trained on
-precomputed images, epochs alternating in one process, medians after a warm-up epoch. Each
-backend runs in a subprocess; with default compile settings and with `jit_compile=True`.
+precomputed images, in one process: after a warm-up epoch each, `--epochs` pairs of epochs, the
+pair's order alternating (ABBA), and the ratio taken within each pair (the two epochs share the
+machine's load of that moment). Printed: the median of the pair ratios and their interquartile
+range, with the medians of the epochs and the load average. Each backend runs in a subprocess;
+with default compile settings and with `jit_compile=True`.
 
     python benchmarks/fit_overhead.py [--backends tensorflow torch jax] [--epochs 10] [--jit default true]
 """
@@ -54,12 +57,18 @@ def worker(jit, epochs):
         model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
     times = {name: [] for name in runs}
     for epoch in range(epochs + 1):
-        for name, (model, x, y) in runs.items():
+        order = list(runs) if epoch % 2 else list(runs)[::-1]  # ABBA: neither model always runs first
+        for name in order:
+            model, x, y = runs[name]
             start = time.perf_counter()
             model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
             if epoch:  # the first epoch compiles
                 times[name].append(time.perf_counter() - start)
-    print("RESULT " + json.dumps({name: statistics.median(t) for name, t in times.items()}))
+    ratios = sorted(d / i for d, i in zip(times["domain"], times["images"]))
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    result = {name: statistics.median(t) for name, t in times.items()}
+    result.update(ratio=statistics.median(ratios), q1=quartiles[0], q3=quartiles[-1], load=os.getloadavg()[0])
+    print("RESULT " + json.dumps(result))
 
 
 def main():
@@ -70,8 +79,8 @@ def main():
     parser.add_argument("--timeout", type=int, default=900)
     args = parser.parse_args()
     print(
-        "| backend | jit_compile | epoch on images, s | epoch of the SpectrogramDomain model, s | ratio (goal ≤ 1.15) |\n"
-        "|---|---|---|---|---|"
+        "| backend | jit_compile | epoch on images, s | epoch of the SpectrogramDomain model, s "
+        "| median pair ratio (goal ≤ 1.15) | interquartile range | load |\n|---|---|---|---|---|---|---|"
     )
     for backend in args.backends:
         for jit in args.jit:
@@ -80,14 +89,17 @@ def main():
             try:
                 out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=args.timeout)
             except subprocess.TimeoutExpired:
-                print(f"| {backend} | {jit} | timed out after {args.timeout} s | | |")
+                print(f"| {backend} | {jit} | timed out after {args.timeout} s | | | | |")
                 continue
             result = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
             if not result:
-                print(f"| {backend} | {jit} | failed: {out.stderr.strip().splitlines()[-1:]} | | |")
+                print(f"| {backend} | {jit} | failed: {out.stderr.strip().splitlines()[-1:]} | | | | |")
                 continue
             t = json.loads(result[0][7:])
-            print(f"| {backend} | {jit} | {t['images']:.3f} | {t['domain']:.3f} | {t['domain'] / t['images']:.2f} |")
+            print(
+                f"| {backend} | {jit} | {t['images']:.3f} | {t['domain']:.3f} | {t['ratio']:.2f} "
+                f"| {t['q1']:.2f}–{t['q3']:.2f} | {t['load']:.1f} |"
+            )
             sys.stdout.flush()
 
 

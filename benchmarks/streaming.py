@@ -1,12 +1,12 @@
-"""Real-time streaming speed: the denoise example's network (16 kHz, n_fft=512, hop=256), blocks of one hop (16 ms).
+"""Real-time streaming speed: the denoise example's network (16 kHz, n_fft=512, hop=256), blocks of 10 ms and of one hop (16 ms).
 
     KERAS_BACKEND=torch python benchmarks/streaming.py [--seconds 10]
 
-Per-block compute time of `Streamer.process` (eager layers, numpy in and out) and of the step
-model (`Streamer.step_model(256)` run by `predict_on_batch`, compiled on JAX and TensorFlow):
-mean, 99th percentile and worst, the real-time factor (compute time / block duration) and the
-latency. One thread (the goal: a real-time factor <= 0.25 on one core). Untrained weights: the
-speed does not depend on them.
+Per-block compute time of `Streamer.process` eager (numpy in and out), of `Streamer.process` with
+`compiled=True` after `warm_up` (what `keras-spectro stream` runs) and of the step model
+(`Streamer.step_model(256)` run by `predict_on_batch`, blocks of one hop only): mean, 99th percentile
+and worst, the real-time factor (compute time / block duration) and the latency. One thread (the
+goal: a real-time factor <= 0.25 on one core). Untrained weights: the speed does not depend on them.
 """
 
 import argparse
@@ -60,28 +60,34 @@ def main(seconds):
     model = keras.Sequential(
         [keras.Input((None, channels)), ks.SpectrogramDomain(pipeline, network=mask_network(N_FFT // 2 + 1, channels))]
     )
-    streamer = Streamer(model)
+    streamer, fast = Streamer(model), Streamer(model, compiled=True)
     signal = 0.1 * np.random.default_rng(0).standard_normal((int(seconds * RATE), channels)).astype("float32")
-    blocks = [signal[i : i + HOP] for i in range(0, len(signal) - HOP + 1, HOP)]
-    step = streamer.step_model(HOP)
-    state = streamer.initial_state(HOP)
-
-    def run_step(block):
-        nonlocal state
-        out, *state = step.predict_on_batch([block[None], *state])
-
-    duration = HOP / RATE
     print(
-        f"backend {keras.backend.backend()}, {channels} channels, n_fft={N_FFT}, hop={HOP} ({1000 * duration:g} ms blocks), "
+        f"backend {keras.backend.backend()}, {channels} channels, n_fft={N_FFT}, hop={HOP}, "
         f"context {streamer.history}+{streamer.lookahead} frames, latency {streamer.latency} samples ({1000 * streamer.latency / RATE:.1f} ms)"
     )
-    print("| backend | runner | mean ms | p99 ms | worst ms | RTF mean | RTF p99 |")
-    for name, run in (("Streamer.process", streamer.process), ("step model", run_step)):
-        t = timed(run, blocks) * 1000
-        p99 = np.percentile(t, 99)
-        print(
-            f"| {keras.backend.backend()} | {name} | {t.mean():.2f} | {p99:.2f} | {t.max():.2f} | {t.mean() / duration / 1000:.2f} | {p99 / duration / 1000:.2f} |"
-        )
+    print("| backend | runner | block ms | mean ms | p99 ms | worst ms | RTF mean | RTF p99 |")
+    for size in (RATE // 100, HOP):
+        blocks = [signal[i : i + size] for i in range(0, len(signal) - size + 1, size)]
+        fast.warm_up(size)
+        runners = {"Streamer.process, eager": streamer.process, "Streamer.process, compiled": fast.process}
+        if size % HOP == 0:
+            step, state = streamer.step_model(size), streamer.initial_state(size)
+
+            def run_step(block):
+                nonlocal state
+                out, *state = step.predict_on_batch([block[None], *state])
+
+            runners["step model"] = run_step
+        duration = size / RATE
+        for name, run in runners.items():
+            t = timed(run, blocks) * 1000
+            p99 = np.percentile(t, 99)
+            print(
+                f"| {keras.backend.backend()} | {name} | {1000 * duration:g} | {t.mean():.2f} | {p99:.2f} | {t.max():.2f} "
+                f"| {t.mean() / duration / 1000:.2f} | {p99 / duration / 1000:.2f} |"
+            )
+        streamer.reset()
 
 
 if __name__ == "__main__":

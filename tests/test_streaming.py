@@ -87,6 +87,22 @@ def test_equals_the_whole_signal(models, streamers, representation, network):
         assert_exact(_stream(streamer, SIGNAL, SCHEMES[name]), expected)
 
 
+def test_compiled_stages_equal_the_whole_signal_and_read_new_weights():
+    model = _model("mag_phase", True)
+    streamer = Streamer(model, compiled=True)  # tf.function / jax.jit per shape; torch: eager
+    streamer.warm_up(10)
+    assert streamer._received == 0  # warm_up leaves a fresh stream
+    compiled = dict(getattr(streamer._compiled, "_functions", {}))
+    outs = [streamer.process(SIGNAL[start : start + 10]) for start in range(0, SAMPLES, 10)]
+    assert getattr(streamer._compiled, "_functions", {}) == compiled  # no block of the stream waited for a compilation
+    assert_exact(np.concatenate([*outs, streamer.flush()]), _whole(model, SIGNAL))
+    with pytest.raises(ValueError, match="block_size must be a positive integer"):
+        streamer.warm_up(0)
+    kernel = model.layers[0].network.layers[-1].kernel
+    kernel.assign(2 * keras.ops.convert_to_numpy(kernel))  # a compiled stage must not keep the old weights
+    assert_exact(_stream(streamer, SIGNAL, [10] * 70), _whole(model, SIGNAL))
+
+
 def test_mono_channels_first_and_short_signals():
     model = _model("mag_phase", network=False, channels=1, data_format="channels_first")
     streamer = Streamer(model)
