@@ -132,6 +132,7 @@ def stream(args):
     import keras
 
     import keras_spectro as ks
+    from keras_spectro.files import check_target, open_audio, target_subtype
     from keras_spectro.streaming import Streamer
 
     # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
@@ -139,11 +140,9 @@ def stream(args):
         raise ValueError(_not_wav_or_flac(args.output))
     wave = ks.audio.load_audio(args.source)
     rate = _rate(args.source)
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{args.output}: the folder {folder} does not exist.")
-    if os.path.abspath(args.output) == os.path.abspath(args.source):
-        raise ValueError(f"{args.output}: the target is the source.")
+    fmt = check_target(args.source, args.output)  # a folder that exists, not the source
+    with open_audio(args.source) as file:
+        subtype = target_subtype(fmt, file, args.subtype, args.output)  # the source's, as apply writes
     try:
         model = keras.models.load_model(args.model, compile=False)
     except Exception as error:  # Keras raises many kinds here, often over several lines
@@ -170,7 +169,7 @@ def stream(args):
     out = np.concatenate(outs)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{args.model}: the output holds NaN or inf; nothing written.")
-    _save(args.output, out, rate, args.subtype, args.clip)
+    _save(args.output, out, rate, subtype, args.clip)
     seconds = block / rate
     worst, mean = max(times) / seconds, sum(times) / len(times) / seconds
     print(
@@ -406,7 +405,7 @@ def parser():
         default=10.0,
         help="the block length a live source delivers, in ms (default: 10)",
     )
-    command.add_argument("--subtype", help="e.g. PCM_16, PCM_24, FLOAT (default: FLOAT)")
+    command.add_argument("--subtype", help="e.g. PCM_16, PCM_24, FLOAT (default: the source's, else PCM_24, as apply)")
     command = commands.add_parser("demo", help="synthesise audio, train a small denoiser, write WAVs and a PNG")
     command.add_argument("-o", "--output", default="spectro_demo", help="output folder (default: spectro_demo)")
     command.add_argument("--epochs", type=_positive, default=12, help="training epochs (default: 12)")

@@ -327,7 +327,9 @@ class _Job:
         for path in row["targets"]:
             self._folder(os.path.dirname(os.path.abspath(path)))
         fmts = [check_target(row["source"], path) for path in row["targets"]]
-        subtypes = [files._subtype(fmt, self.file, options["subtype"], path) for fmt, path in zip(fmts, row["targets"])]
+        subtypes = [
+            files.target_subtype(fmt, self.file, options["subtype"], path) for fmt, path in zip(fmts, row["targets"])
+        ]
         temporaries = self.stack.enter_context(atomic_writes(row["targets"]))
         self.writers = []
         for temporary, path, fmt, subtype in zip(temporaries, row["targets"], fmts, subtypes):

@@ -199,7 +199,7 @@ def process_file(
     targets = source_targets(source, target, parts.sources)
     with open_audio(source) as file:
         rate = parts.check_source(file, resample)
-        subtype = _subtype(fmt, file, subtype, target)
+        subtype = target_subtype(fmt, file, subtype, target)
         total, starts, sizes, (step, overlap, length, hop) = parts.chunks(file, rate, chunk_seconds, overlap_seconds)
         progress = keras.utils.Progbar(len(starts), unit_name="chunk") if verbose and len(starts) > 1 else None
         restore, writers = _on_sigterm(), []
@@ -568,7 +568,7 @@ def _chunk_step(inner, rate, chunk_seconds, overlap_seconds):
     return step, overlap, step + overlap, hop
 
 
-def _subtype(fmt, file, subtype, target):
+def target_subtype(fmt, file, subtype, target):
     """The subtype to write: `subtype`, else the source's when `fmt` can write it, else PCM_24."""
     if subtype is None:
         subtype = file.subtype if _writable(fmt, file.subtype, file) else "PCM_24"

@@ -131,6 +131,20 @@ def test_stream_refuses_or_clips_out_of_range_output_as_apply_does(tmp_path, cap
     assert np.abs(out).max() <= 1
 
 
+def test_stream_writes_the_sources_subtype_as_apply_does(tmp_path, capsys):
+    wave = (0.9 * np.sin(np.arange(3000) / 5.0))[:, None].astype("float32")
+    soundfile.write(tmp_path / "in.wav", wave, 16000, subtype="PCM_16")
+    domain_model(louder(2.0)).save(tmp_path / "loud.keras")
+    args = ["stream", str(tmp_path / "loud.keras"), str(tmp_path / "in.wav"), "-o", str(tmp_path / "x.wav")]
+    assert main(args) == 1  # PCM_16, as apply writes it, holds [-1, 1] only: refused, not kept as FLOAT
+    assert "beyond the [-1, 1]" in capsys.readouterr().err and not (tmp_path / "x.wav").exists()
+    assert main([*args, "--subtype", "FLOAT"]) == 0
+    assert soundfile.info(tmp_path / "x.wav").subtype == "FLOAT"
+    domain_model().save(tmp_path / "identity.keras")
+    assert main(["stream", str(tmp_path / "identity.keras"), *args[2:4], str(tmp_path / "y.wav")]) == 0
+    assert soundfile.info(tmp_path / "y.wav").subtype == "PCM_16"
+
+
 @pytest.mark.parametrize("seconds", [float("nan"), float("inf")])
 def test_process_file_refuses_a_non_finite_chunk(tmp_path, seconds):
     soundfile.write(tmp_path / "in.wav", np.zeros((1000, 1), "float32"), 16000)
