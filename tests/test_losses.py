@@ -391,9 +391,9 @@ def test_a_compiled_model_saves_loads_and_evaluates_with_only_import_keras_spect
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-4, err_msg=key)
 
 
-def test_the_readme_training_example_runs(tmp_path, monkeypatch):
-    text = (__import__("pathlib").Path(__file__).resolve().parents[1] / "README.md").read_text()
-    start = text.index("```python\n", text.index("## Training")) + len("```python\n")
+def test_the_training_page_example_runs(tmp_path, monkeypatch):
+    text = (__import__("pathlib").Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text()
+    start = text.index("```python\n", text.index("# Training")) + len("```python\n")
     monkeypatch.chdir(tmp_path)
     exec(text[start : text.index("\n```", start)], {})
     assert (tmp_path / "masked.keras").exists()
