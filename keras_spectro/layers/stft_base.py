@@ -20,6 +20,7 @@ class _STFTLayer(InvertibleLayer):
     def __init__(
         self,
         n_fft=2048,
+        *,
         hop_length=None,
         win_length=None,
         window="hann",
@@ -162,8 +163,8 @@ class _ImageToWaveLayer(_STFTLayer):
     """An image → waveform layer (`InverseSTFTSplit`, `GriffinLim`): a fixed `length`, or the length of the
     `STFTSplit` whose `inverse()` it is (its latest input's sample count)."""
 
-    def __init__(self, *args, length=None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, n_fft=2048, *, length=None, **kwargs):
+        super().__init__(n_fft, **kwargs)
         self.length = None if length is None else positive_int(length, "length")
         self._source = None
 
