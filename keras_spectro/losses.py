@@ -263,11 +263,23 @@ class STFTLoss(_STFTLossBase):
     For a batch of one it equals `auraloss.freq.STFTLoss` with the same settings (auraloss
     pools a whole batch into one norm; this loss keeps one value per example).
 
-    Args: n_fft, hop_length, win_length (default n_fft), window, center, pad_mode: as
-    `keras_spectro.functional.stft`; the weights; eps; n_mels, sample_rate; data_format;
-    `broadcast_channels` (default False: a target must have the predictions' shape; True
-    takes a mono target for predictions of several channels); and `keras.losses.Loss`'s
-    name, reduction.
+    Args:
+        n_fft: FFT size.
+        hop_length: samples between frames.
+        win_length: window size, centred in `n_fft` (default `n_fft`).
+        window: `"hann"`, `"hamming"`, `"blackman"`, None or an array, as in `STFTSplit`.
+        center: frame t centred at `t * hop_length`, as in `STFTSplit`.
+        pad_mode: the padding of `center`: `"reflect"` (auraloss' default) or `"constant"`.
+        sc_weight: the weight of the spectral convergence.
+        log_mag_weight: the weight of the log-magnitude L1.
+        lin_mag_weight: the weight of the linear-magnitude L1.
+        eps: the floor of the squared magnitudes, > 0.
+        n_mels: None, or the number of mel bands the magnitudes are projected on first.
+        sample_rate: the audio's rate in Hz, needed with `n_mels`.
+        data_format: `"channels_last"` `(batch, samples, channels)` or `"channels_first"`.
+        broadcast_channels: False (default): a target must have the predictions' shape;
+            True takes a mono target for predictions of several channels.
+        **kwargs: `keras.losses.Loss`'s `name`, `reduction`, `dtype` (default float32).
 
     Example: `model.compile(loss=STFTLoss(n_fft=512, hop_length=128))`
     """
@@ -307,7 +319,23 @@ class MultiResolutionSTFTLoss(_STFTLossBase):
 
     For a batch of one it equals `auraloss.freq.MultiResolutionSTFTLoss`.
 
-    Args: fft_sizes, hop_sizes, win_lengths (equal lengths), then `STFTLoss`'s options.
+    Args:
+        fft_sizes: the FFT size of each resolution.
+        hop_sizes: the hop of each resolution (as many as `fft_sizes`).
+        win_lengths: the window size of each resolution (as many as `fft_sizes`).
+        window: `"hann"`, `"hamming"`, `"blackman"`, None or an array, as in `STFTSplit`.
+        center: frame t centred at `t * hop_length`, as in `STFTSplit`.
+        pad_mode: the padding of `center`: `"reflect"` (auraloss' default) or `"constant"`.
+        sc_weight: the weight of the spectral convergence.
+        log_mag_weight: the weight of the log-magnitude L1.
+        lin_mag_weight: the weight of the linear-magnitude L1.
+        eps: the floor of the squared magnitudes, > 0.
+        n_mels: None, or the number of mel bands the magnitudes are projected on first.
+        sample_rate: the audio's rate in Hz, needed with `n_mels`.
+        data_format: `"channels_last"` `(batch, samples, channels)` or `"channels_first"`.
+        broadcast_channels: False (default): a target must have the predictions' shape;
+            True takes a mono target for predictions of several channels.
+        **kwargs: `keras.losses.Loss`'s `name`, `reduction`, `dtype` (default float32).
 
     Example: `model.compile(loss=MultiResolutionSTFTLoss())` (FFT 1024/2048/512, hops 120/240/50, windows 600/1200/240)
     """
@@ -340,9 +368,13 @@ class MultiResolutionSTFTLoss(_STFTLossBase):
 class SpectrogramLoss(keras.losses.Loss):
     """The mean absolute (`"l2"`: squared) difference of `pipeline(y_true)` and `pipeline(y_pred)`, per example.
 
-    `pipeline`: a layer (e.g. a `SpectrogramPipeline`) or a list of layers, saved with the
-    loss. The loss runs it in float32: layers of a half-precision policy are set to
+    The loss runs the pipeline in float32: layers of a half-precision policy are set to
     `"float32"`.
+
+    Args:
+        pipeline: a layer (e.g. a `SpectrogramPipeline`) or a list of layers, saved with the loss.
+        distance: `"l1"` (mean absolute difference) or `"l2"` (mean squared difference).
+        **kwargs: `keras.losses.Loss`'s `name`, `reduction`, `dtype` (default float32).
 
     Example (HiFi-GAN's log-mel L1, weight 45):
 
@@ -421,7 +453,15 @@ class _SDRLossBase(keras.losses.Loss):
 class SISDRLoss(_SDRLossBase):
     """Minus the scale-invariant SDR in dB, per channel, averaged over channels, per example (auraloss' numbers).
 
-    `zero_mean` removes each channel's mean first. Silent targets give +80 dB (-10 log10(eps)), finite.
+    Silent targets give +80 dB (-10 log10(eps)), finite.
+
+    Args:
+        zero_mean: remove each channel's mean first.
+        eps: the guard of the divisions and logarithms, > 0.
+        data_format: `"channels_last"` `(batch, samples, channels)` or `"channels_first"`.
+        broadcast_channels: False (default): a target must have the predictions' shape;
+            True takes a mono target for predictions of several channels.
+        **kwargs: `keras.losses.Loss`'s `name`, `reduction`, `dtype` (default float32).
 
     Example: `model.compile(loss=SISDRLoss())`
     """
@@ -434,7 +474,13 @@ class SISDRLoss(_SDRLossBase):
 class SNRLoss(_SDRLossBase):
     """Minus the signal-to-noise ratio in dB, `10 log10(|t|² / (|x - t|² + eps) + eps)`, per channel, averaged.
 
-    `zero_mean` removes each channel's mean first (torchmetrics' `signal_noise_ratio(zero_mean=True)`).
+    Args:
+        zero_mean: remove each channel's mean first (torchmetrics' `signal_noise_ratio(zero_mean=True)`).
+        eps: the guard of the divisions and logarithms, > 0.
+        data_format: `"channels_last"` `(batch, samples, channels)` or `"channels_first"`.
+        broadcast_channels: False (default): a target must have the predictions' shape;
+            True takes a mono target for predictions of several channels.
+        **kwargs: `keras.losses.Loss`'s `name`, `reduction`, `dtype` (default float32).
 
     Example: `model.compile(loss=SNRLoss())`
     """
@@ -454,6 +500,10 @@ class PermutationInvariant(keras.losses.Loss):
     orderings of the predicted sources of the mean of `loss` over the sources, from the
     sources × sources matrix of pairwise losses (the inner loss runs once on all pairs).
     Up to 6 sources.
+
+    Args:
+        loss: the loss of one source, e.g. `SISDRLoss()` (saved with this one).
+        **kwargs: `keras.losses.Loss`'s `name`, `reduction`, `dtype` (default float32).
 
     Example: `model.compile(loss=PermutationInvariant(SISDRLoss()))` for a 2-source separator.
     """

@@ -48,6 +48,15 @@ class _SDRMetricBase(keras.metrics.Mean):
 class SISDR(_SDRMetricBase):
     """The mean scale-invariant SDR in dB (per channel, averaged over channels, then over examples).
 
+    Args:
+        zero_mean: remove each channel's mean first.
+        eps: the guard of the divisions and logarithms, > 0.
+        data_format: `"channels_last"` `(batch, samples, channels)` or `"channels_first"`.
+        broadcast_channels: False (default): a target must have the predictions' shape;
+            True takes a mono target for predictions of several channels.
+        name: the name it logs under.
+        **kwargs: `keras.metrics.Metric`'s `dtype` (default float32).
+
     Example: `model.compile(loss="mse", metrics=[SISDR()])` → logs `si_sdr` (and `val_si_sdr`).
     """
 
@@ -59,7 +68,14 @@ class SISDR(_SDRMetricBase):
 class SNR(_SDRMetricBase):
     """The mean signal-to-noise ratio in dB (per channel, averaged over channels, then over examples).
 
-    `zero_mean` removes each channel's mean first (torchmetrics' `signal_noise_ratio(zero_mean=True)`).
+    Args:
+        zero_mean: remove each channel's mean first (torchmetrics' `signal_noise_ratio(zero_mean=True)`).
+        eps: the guard of the divisions and logarithms, > 0.
+        data_format: `"channels_last"` `(batch, samples, channels)` or `"channels_first"`.
+        broadcast_channels: False (default): a target must have the predictions' shape;
+            True takes a mono target for predictions of several channels.
+        name: the name it logs under.
+        **kwargs: `keras.metrics.Metric`'s `dtype` (default float32).
 
     Example: `model.compile(loss="mse", metrics=[SNR()])` → logs `snr`.
     """

@@ -7,7 +7,7 @@ import os
 import keras
 import numpy as np
 
-from keras_spectro import audio  # audio imports this module, so its names are read at call time
+from keras_spectro import loading
 from keras_spectro.files import open_audio, resampled_length
 from keras_spectro.functional.common import positive_int, standardize_data_format
 
@@ -133,7 +133,7 @@ class MixtureDataset(keras.utils.PyDataset):
         pipeline=None,
         **pydataset_kwargs,
     ):
-        audio._refuse_pipeline_in_processes(pipeline, pydataset_kwargs)
+        loading._refuse_pipeline_in_processes(pipeline, pydataset_kwargs)
         super().__init__(**pydataset_kwargs)
         sources = _nonempty(sources, "sources")
         paths = [isinstance(s, (str, os.PathLike)) for s in sources]
@@ -235,7 +235,7 @@ class MixtureDataset(keras.utils.PyDataset):
         )
 
     def _read(self, path, offset):
-        wave = audio.load_audio(
+        wave = loading.load_audio(
             path, self.sample_rate, self.channels, length=self.length, offset=offset, resample=self.resample
         )
         return wave.astype("float64")
@@ -243,7 +243,7 @@ class MixtureDataset(keras.utils.PyDataset):
     def _sample_count(self, path):
         """The file's sample count at `sample_rate`, after checking its header: a file that cannot be drawn is refused now."""
         with open_audio(path) as file:
-            audio._check_file(file, self.sample_rate, self.channels, self.resample)
+            loading._check_file(file, self.sample_rate, self.channels, self.resample)
             count = resampled_length(file.frames, file.samplerate, self.sample_rate)  # file.frames at the same rate
             if count < 1:
                 raise ValueError(
@@ -263,4 +263,4 @@ class MixtureDataset(keras.utils.PyDataset):
         if self.data_format == "channels_first":
             waves = np.swapaxes(waves, -1, -2)
         waves = np.ascontiguousarray(waves, dtype="float32")
-        return waves if self.pipeline is None else audio._apply_to_waves(self.pipeline, waves)
+        return waves if self.pipeline is None else loading._apply_to_waves(self.pipeline, waves)

@@ -27,6 +27,7 @@ class ChannelIndexer(InvertibleLayer):
     Args:
         order: a 1-D integer permutation.
         data_format: the channel axis is last (`"channels_last"`) or axis 1.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 

@@ -50,6 +50,7 @@ class SpectrogramDomain(SpectroLayer):
             samples)`). 1: the output has the input's shape.
         mixture_consistency: (K > 1) add an equal share of `input - sum of
             the sources` to each source, so that the sources sum to the input.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 

@@ -40,11 +40,16 @@ class MelScale(InvertibleLayer):
     by `n_iter` steps of accelerated projected gradient (FISTA).
 
     Args:
-        sample_rate: of the audio, in Hz. n_fft: the STFT size (`n_fft // 2 + 1` bins).
-        n_mels, fmin, fmax (default `sample_rate / 2`), htk, norm: as `librosa.filters.mel`
-            (`norm`: `"slaney"`, None or a number p for unit p-norm filters).
+        sample_rate: of the audio, in Hz.
+        n_fft: the STFT size (`n_fft // 2 + 1` bins).
+        n_mels: the number of mel bands.
+        fmin: the lowest frequency, in Hz.
+        fmax: the highest frequency, in Hz (default `sample_rate / 2`).
+        htk: the HTK mel formula instead of Slaney's, as `librosa.filters.mel`.
+        norm: `"slaney"` (area normalization), None, or a number p for unit p-norm filters.
         n_iter: the inverse's projected-gradient steps.
         data_format: `"channels_last"` or `"channels_first"` `(batch, channels, bins, frames)`.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 
@@ -194,10 +199,12 @@ class MagnitudeCompression(InvertibleLayer):
     give NaN), and its inverse is exp(y) - epsilon.
 
     Args:
-        mode: `"power"` or `"log"`. exponent: for `"power"`, > 0 (0.3 is common
-            in speech enhancement). epsilon: for `"log"`, > 0.
+        mode: `"power"` or `"log"`.
+        exponent: for `"power"`, > 0 (0.3 is common in speech enhancement).
+        epsilon: for `"log"`, > 0.
         representation: that of the images, as `STFTSplit`'s.
         data_format: `"channels_last"` or `"channels_first"`.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 

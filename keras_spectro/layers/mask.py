@@ -57,6 +57,14 @@ class ApplyMask(SpectroLayer):
     Output: `sources *` the image channels, source-major (the layout `SpectrogramDomain(...,
     sources=K)` expects). Not invertible (a mask may be 0); runs in `tf.data` on every backend.
 
+    Args:
+        kind: `"magnitude"` (real masks of the magnitudes) or `"complex"` (complex masks,
+            real_imag images only).
+        representation: that of the images, `"mag_phase"` or `"real_imag"` (as `STFTSplit`'s).
+        sources: the number of sources whose masks the masks hold, source-major.
+        data_format: `"channels_last"` or `"channels_first"`.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
+
     Example:
 
     ```python

@@ -33,9 +33,11 @@ class AudioPadding(InvertibleLayer):
     `before`/`after` samples on `self.samples_axis`.
 
     Args:
-        length: samples out. mode: `"right"`, `"left"` or `"center"`.
+        length: samples out.
+        mode: where the zeros go (or the samples are cut): `"right"`, `"left"` or `"center"`.
         data_format: `"channels_last"` `(batch, samples, channels)` or
             `"channels_first"` `(batch, channels, samples)`.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 

@@ -20,6 +20,7 @@ class SpectrogramPipeline(InvertibleLayer):
         sample_rate: the rate in Hz of the audio the pipeline is made for, saved
             with it (`process_file` then refuses recordings at another rate).
             Default: that of a `MelScale` inside, else unknown (None).
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 

@@ -24,13 +24,19 @@ class SpectrogramScaler(InvertibleLayer):
 
     Args:
         mode: `"minmax"` or `"standard"`.
-        feature_range: `(lo, hi)` for `"minmax"`. target_mean, target_std: for `"standard"`.
+        feature_range: `(lo, hi)` for `"minmax"`.
+        target_mean: the mean after `"standard"` scaling.
+        target_std: the standard deviation after `"standard"` scaling.
         axis: as in `keras.layers.Normalization`, the axes that keep their own
             statistics: `None` (one statistic), an int or a tuple, or
             `"channels"` (one per image channel, following `data_format`).
-        minimum, maximum / mean, variance: statistics to use instead of `adapt()`,
-            scalars or shaped like the kept axes.
+        minimum: for `"minmax"`, the minimum to use instead of `adapt()`'s (a scalar
+            or shaped like the kept axes), given with `maximum`.
+        maximum: for `"minmax"`, the maximum, given with `minimum`.
+        mean: for `"standard"`, the mean to use instead of `adapt()`'s, given with `variance`.
+        variance: for `"standard"`, the variance, given with `mean`.
         data_format: where `axis="channels"` is.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 
@@ -316,8 +322,11 @@ class MagnitudePhaseScaling(InvertibleLayer):
     images of `STFTSplit(representation="mag_phase")`, before any reordering.
 
     Args:
-        magnitude_scale, phase_scale, phase_shift: the constants above.
+        magnitude_scale: the divisor of the magnitude channels (non-zero).
+        phase_scale: the divisor of the shifted phase channels (non-zero).
+        phase_shift: the shift added to the phase channels first.
         data_format: where the channel axis is.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 
