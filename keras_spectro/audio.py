@@ -7,6 +7,7 @@ import numpy as np
 
 from keras_spectro.corpus import process_files  # noqa: F401
 from keras_spectro.files import open_audio, process_file, resampled_length  # noqa: F401
+from keras_spectro.functional.common import positive_int
 from keras_spectro.loading import _apply_to_waves, _refuse_pipeline_in_processes, load_audio  # noqa: F401
 from keras_spectro.mixtures import MixtureDataset  # noqa: F401
 
@@ -64,9 +65,7 @@ class AudioFileDataset(keras.utils.PyDataset):
             raise ValueError("AudioFileDataset needs at least one file.")
         if self.targets is not None and len(self.targets) != len(self.files):
             raise ValueError(f"{len(self.files)} files but {len(self.targets)} targets: they must pair up.")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
-        self.batch_size = int(batch_size)
+        self.batch_size = positive_int(batch_size, "batch_size")
         if mode == "random" and length is None:
             raise ValueError('mode="random" needs the segment length: pass length=.')
         self.random = mode == "random"

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from keras_spectro.files import open_audio, read_frames, read_resampled, resampled_length
+from keras_spectro.functional.common import check_choice, non_negative_int, positive_int
 from keras_spectro.layers.padding import MODES, padding_widths
 
 
@@ -43,12 +44,9 @@ def load_audio(
 
     Example: `wave = load_audio("long.flac", sample_rate=44100, channels=2, offset=441000, length=88200)`
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}; got {mode!r}.")
-    if length is not None and (not isinstance(length, (int, np.integer)) or length < 1):
-        raise ValueError(f"length must be a positive integer (or None); got {length!r}.")
-    if not isinstance(offset, (int, np.integer)) or offset < 0:
-        raise ValueError(f"offset must be a non-negative integer (samples); got {offset!r}.")
+    check_choice(mode, MODES, "mode")
+    length = None if length is None else positive_int(length, "length")
+    offset = non_negative_int(offset, "offset")
     if resample and sample_rate is None:
         raise ValueError("resample=True needs the sample_rate to convert to.")
     with open_audio(path) as file:

@@ -19,7 +19,14 @@ import itertools
 import keras
 import numpy as np
 
-from keras_spectro.functional.common import positive_int, safe_sqrt, standardize_data_format
+from keras_spectro.functional.common import (
+    check_choice,
+    non_negative_number,
+    positive_int,
+    positive_number,
+    safe_sqrt,
+    standardize_data_format,
+)
 from keras_spectro.functional.mel import mel_filters
 from keras_spectro.functional.spectrum import stft, stft_settings
 
@@ -154,18 +161,6 @@ def check_pair(y_true, y_pred, data_format, who, rank=3, layout=None, broadcast_
     return y_true
 
 
-def _number(value, name, low=0.0, strict=False):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.number))
-        or not np.isfinite(value)
-        or value < low
-        or (strict and value == low)
-    ):
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}; got {value!r}.")
-    return float(value)
-
-
 def _float32_policy(kwargs):
     kwargs.setdefault("dtype", "float32")  # Keras casts y_true and y_pred to this before `call`
     return kwargs
@@ -197,10 +192,10 @@ class _STFTLossBase(keras.losses.Loss):
             window if window is None or isinstance(window, str) else np.asarray(window, "float64").tolist()
         )  # a JSON config
         self.window, self.center, self.pad_mode = window, bool(center), pad_mode
-        self.sc_weight = _number(sc_weight, "sc_weight")
-        self.log_mag_weight = _number(log_mag_weight, "log_mag_weight")
-        self.lin_mag_weight = _number(lin_mag_weight, "lin_mag_weight")
-        self.eps = _number(eps, "eps", strict=True)
+        self.sc_weight = non_negative_number(sc_weight, "sc_weight")
+        self.log_mag_weight = non_negative_number(log_mag_weight, "log_mag_weight")
+        self.lin_mag_weight = non_negative_number(lin_mag_weight, "lin_mag_weight")
+        self.eps = positive_number(eps, "eps")
         self.data_format = standardize_data_format(data_format)
         if not resolutions:
             raise ValueError("At least one STFT resolution is needed.")
@@ -400,8 +395,7 @@ class SpectrogramLoss(keras.losses.Loss):
             raise ValueError(
                 f"SpectrogramLoss takes a layer (e.g. a SpectrogramPipeline) or a list of layers; got {pipeline!r}."
             )
-        if distance not in DISTANCES:
-            raise ValueError(f"distance must be one of {DISTANCES}; got {distance!r}.")
+        check_choice(distance, DISTANCES, "distance")
         for layer in pipeline._flatten_layers(include_self=True):
             if layer.dtype_policy.quantization_mode is None and layer.compute_dtype != "float32":
                 layer.dtype_policy = "float32"
@@ -428,7 +422,7 @@ class _SDRLossBase(keras.losses.Loss):
 
     def __init__(self, zero_mean, eps, data_format, broadcast_channels=False, **kwargs):
         super().__init__(**_float32_policy(kwargs))
-        self.zero_mean, self.eps = bool(zero_mean), _number(eps, "eps", strict=True)
+        self.zero_mean, self.eps = bool(zero_mean), positive_number(eps, "eps")
         self.data_format = standardize_data_format(data_format)
         self.broadcast_channels = bool(broadcast_channels)
 

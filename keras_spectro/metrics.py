@@ -12,8 +12,8 @@ model.compile(optimizer="adam", loss=ks.losses.SISDRLoss(), metrics=[ks.metrics.
 
 import keras
 
-from keras_spectro.functional.common import standardize_data_format
-from keras_spectro.losses import _number, _waves_first, check_pair, signal_to_distortion_db
+from keras_spectro.functional.common import positive_number, standardize_data_format
+from keras_spectro.losses import _waves_first, check_pair, signal_to_distortion_db
 
 
 class _SDRMetricBase(keras.metrics.Mean):
@@ -22,7 +22,7 @@ class _SDRMetricBase(keras.metrics.Mean):
     def __init__(self, zero_mean, eps, data_format, name, broadcast_channels=False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(name=name, **kwargs)
-        self.zero_mean, self.eps = bool(zero_mean), _number(eps, "eps", strict=True)
+        self.zero_mean, self.eps = bool(zero_mean), positive_number(eps, "eps")
         self.data_format = standardize_data_format(data_format)
         self.broadcast_channels = bool(broadcast_channels)
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from keras_spectro import loading
 from keras_spectro.files import open_audio, resampled_length
-from keras_spectro.functional.common import positive_int, standardize_data_format
+from keras_spectro.functional.common import non_negative_int, positive_int, standardize_data_format
 
 SILENCE = 1e-10  # a segment with less energy (sum of squares, all channels) is drawn again
 REDRAWS = 10  # how often a silent segment is drawn again before the file is refused
@@ -151,9 +151,7 @@ class MixtureDataset(keras.utils.PyDataset):
         self.batches = positive_int(batches, "batches")
         self.snr_db = _db_range(snr_db, "snr_db")
         self.gain_db = None if gain_db is None else _db_range(gain_db, "gain_db")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer or None; got {seed!r}.")
-        self.seed = int(np.random.SeedSequence().entropy if seed is None else seed)
+        self.seed = int(np.random.SeedSequence().entropy) if seed is None else non_negative_int(seed, "seed")
         self.epoch = 0
         self.data_format = standardize_data_format(None)
         self.pipeline = pipeline
@@ -186,9 +184,7 @@ class MixtureDataset(keras.utils.PyDataset):
         `snr_db` against the sum of the sources. `model.fit` calls `on_epoch_end`
         once before its first epoch: fit's epoch e (from 0) is `epoch=e + 1`.
         """
-        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0):
-            raise ValueError(f"epoch must be a non-negative integer or None; got {epoch!r}.")
-        return self._items(index, self.epoch if epoch is None else int(epoch))[0]
+        return self._items(index, self.epoch if epoch is None else non_negative_int(epoch, "epoch"))[0]
 
     def on_epoch_end(self):
         self.epoch += 1

@@ -12,6 +12,7 @@ import pathlib
 import re
 
 import keras
+import numpy as np
 import pytest
 
 import keras_spectro as ks
@@ -132,3 +133,27 @@ def test_no_two_modules_import_each_other():
 def _is_package_of(package, module):
     """A package's `__init__` re-exports its modules; a module importing a sibling via the package is no circle."""
     return module.startswith(package + ".")
+
+
+def test_the_shared_checks_name_the_argument_and_keep_the_value():
+    from keras_spectro.functional import common
+    from keras_spectro.functional.framing import safe_reciprocal
+
+    assert common.check_choice("reflect", ("constant", "reflect"), "pad_mode") == "reflect"
+    with pytest.raises(ValueError, match=r"pad_mode must be one of \('constant', 'reflect'\); got 'edge'"):
+        common.check_choice("edge", ("constant", "reflect"), "pad_mode")
+    assert common.non_negative_int(0, "n_iter") == 0
+    assert common.sample_rate_hz(16000.0) == 16000 and common.sample_rate_hz(22050.5) == 22050.5
+    for check, bad in [
+        (common.positive_int, 0),
+        (common.non_negative_int, -1),
+        (common.positive_number, 0.0),
+        (common.non_negative_number, float("inf")),
+        (common.sample_rate_hz, float("nan")),
+    ]:
+        for value in (bad, True, "1"):
+            with pytest.raises(ValueError, match="^x must be"):
+                check(value, "x")
+    assert [common.channel_axis(r, "channels_last") for r in (3, 4)] == [2, 3]
+    assert common.channel_axis(4, "channels_first") == 1
+    assert safe_reciprocal(np, np.array([0.0, 1e-12, 2.0]), 1e-8).tolist() == [1.0, 1.0, 0.5]

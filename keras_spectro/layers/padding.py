@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_spectro.functional.common import positive_int, standardize_data_format
+from keras_spectro.functional.common import check_choice, positive_int, standardize_data_format
 from keras_spectro.layers.base import InvertibleLayer
 
 MODES = ("right", "left", "center")
@@ -56,8 +56,7 @@ class AudioPadding(InvertibleLayer):
     def __init__(self, length, mode="right", data_format=None, **kwargs):
         super().__init__(**kwargs)
         length = positive_int(length, "length")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}; got {mode!r}.")
+        check_choice(mode, MODES, "mode")
         self.length = length
         self.mode = mode
         self.data_format = standardize_data_format(data_format)

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_spectro.functional.common import refuse_at_run_time, standardize_data_format
+from keras_spectro.functional.common import channel_axis, check_choice, refuse_at_run_time, standardize_data_format
 from keras_spectro.functional.constants import DeviceConstants
 from keras_spectro.layers.base import InvertibleLayer, current_value, get_stateless_scope
 
@@ -63,8 +63,7 @@ class SpectrogramScaler(InvertibleLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {sorted(MODES)}; got {mode!r}.")
+        check_choice(mode, sorted(MODES), "mode")
         lo, hi = (float(v) for v in feature_range)
         if not lo < hi:
             raise ValueError(f"feature_range must be (lo, hi) with lo < hi; got {feature_range!r}.")
@@ -108,7 +107,7 @@ class SpectrogramScaler(InvertibleLayer):
         if self.axis is None:
             return ()
         if self.axis == "channels":
-            return (rank - 1 if self.data_format == "channels_last" else 1,)
+            return (channel_axis(rank, self.data_format),)
         axes = (self.axis,) if isinstance(self.axis, int) else self.axis
         kept = tuple(sorted(a % rank for a in axes))
         if any(a == 0 for a in kept) or any(not -rank <= a < rank for a in axes):
@@ -346,7 +345,7 @@ class MagnitudePhaseScaling(InvertibleLayer):
         self.data_format = standardize_data_format(data_format)
 
     def build(self, input_shape):
-        axis = len(input_shape) - 1 if self.data_format == "channels_last" else 1
+        axis = channel_axis(len(input_shape), self.data_format)
         channels = input_shape[axis]
         if channels is None or channels % 2:
             raise ValueError(

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_spectro.functional.common import checked, is_known, positive_int, standardize_data_format
+from keras_spectro.functional.common import check_choice, checked, is_known, positive_int, standardize_data_format
 from keras_spectro.functional.compiled import EagerCompiled
 from keras_spectro.functional.spectrum import (
     REPRESENTATIONS,
@@ -32,8 +32,7 @@ class _STFTLayer(InvertibleLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if representation not in REPRESENTATIONS:
-            raise ValueError(f"representation must be one of {REPRESENTATIONS}; got {representation!r}.")
+        check_choice(representation, REPRESENTATIONS, "representation")
         self._stft = stft_settings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
         for name, value in self._stft.config().items():
             setattr(self, name, value)
