@@ -6,102 +6,10 @@ import keras
 import numpy as np
 
 from keras_spectro.corpus import process_files  # noqa: F401
-from keras_spectro.files import open_audio, process_file, read_frames, read_resampled, resampled_length  # noqa: F401
-from keras_spectro.layers.padding import MODES, padding_widths
+from keras_spectro.files import open_audio, process_file, resampled_length  # noqa: F401
+from keras_spectro.functional.common import positive_int
+from keras_spectro.loading import _apply_to_waves, _refuse_pipeline_in_processes, load_audio  # noqa: F401
 from keras_spectro.mixtures import MixtureDataset  # noqa: F401
-
-
-def load_audio(
-    path: str | os.PathLike,
-    sample_rate: int | None = None,
-    channels: int | None = None,
-    length: int | None = None,
-    mode: str = "right",
-    offset: int = 0,
-    resample: bool = False,
-) -> np.ndarray:
-    """Reads an audio file, or a part of it, as float32 `(samples, channels)`.
-
-    Only the samples returned are read from disk: memory grows with `length`,
-    not with the file.
-
-    Args:
-        path: any file libsndfile reads (WAV, FLAC, OGG, ...).
-        sample_rate: the rate the file must have, or, with `resample=True`, the
-            rate to convert it to (with soxr, "HQ"; `pip install "keras_spectro[resample]"`).
-        channels: the channel count wanted; mono is repeated to it.
-        length: pad or cut to this many samples, as `AudioPadding(length, mode)`
-            applied to the part of the file from `offset` on.
-        offset: the sample where reading starts; it must lie inside the file
-            (an offset at or past the end is a ValueError naming the file: a
-            segment of only padding is almost always a mistake).
-        resample: convert a file at another rate instead of refusing it;
-            `offset` and `length` then count samples at `sample_rate`, and a
-            part equals the same slice of the whole file converted, to ~1e-6 of
-            its peak (measured: at most 4e-6, 44101 → 48000 Hz; about 5e-7 for
-            common rates).
-
-    Example: `wave = load_audio("long.flac", sample_rate=44100, channels=2, offset=441000, length=88200)`
-    """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}; got {mode!r}.")
-    if length is not None and (not isinstance(length, (int, np.integer)) or length < 1):
-        raise ValueError(f"length must be a positive integer (or None); got {length!r}.")
-    if not isinstance(offset, (int, np.integer)) or offset < 0:
-        raise ValueError(f"offset must be a non-negative integer (samples); got {offset!r}.")
-    if resample and sample_rate is None:
-        raise ValueError("resample=True needs the sample_rate to convert to.")
-    with open_audio(path) as file:
-        _check_file(file, sample_rate, channels, resample)
-        rate = file.samplerate
-        convert = sample_rate is not None and rate != sample_rate
-        total = resampled_length(file.frames, rate, sample_rate) if convert else file.frames
-        if offset >= total:
-            raise ValueError(f"{path}: offset {offset} is past the end of the file ({total} samples).")
-        start, stop = offset, total if length is None else min(total, offset + length)
-        if length is not None and mode == "left":
-            start, stop = max(offset, total - length), total
-        wave = read_resampled(file, start, stop, sample_rate) if convert else read_frames(file, start, stop)
-    if channels is not None and wave.shape[1] != channels:
-        wave = np.repeat(wave, channels, axis=1)
-    if length is not None and len(wave) < length:
-        wave = np.pad(wave, (padding_widths(len(wave), length, mode), (0, 0)))
-    return wave
-
-
-def _check_file(file, sample_rate=None, channels=None, resample=False):
-    """A ValueError naming an open file unless it is at `sample_rate` (or `resample`) with `channels` or one channel."""
-    if sample_rate is not None and file.samplerate != sample_rate and not resample:
-        raise ValueError(
-            f"{file.name}: sample rate {file.samplerate} Hz, expected {sample_rate} Hz (pass resample=True to convert it)."
-        )
-    if channels is not None and file.channels not in (1, channels):
-        raise ValueError(f"{file.name}: {file.channels} channels, expected {channels} (only mono is repeated).")
-
-
-def _refuse_pipeline_in_processes(pipeline, pydataset_kwargs):
-    """A ValueError if a dataset would run `pipeline` in forked worker processes under TensorFlow or JAX (they deadlock)."""
-    if pipeline is not None and pydataset_kwargs.get("use_multiprocessing") and keras.backend.backend() != "torch":
-        raise ValueError(
-            f"use_multiprocessing=True with a pipeline would run {keras.backend.backend()} in forked "
-            "worker processes, where it deadlocks: use threads (use_multiprocessing=False), "
-            "or apply the pipeline in the model or with to_tf_dataset."
-        )
-
-
-def _apply_to_waves(pipeline, waves, reshape=np.reshape):
-    """`pipeline` applied to waveforms `(..., samples, channels)` (e.g. `(batch, K, samples, channels)`) as one batch.
-
-    The leading axes are folded into the batch and unfolded in the images;
-    `reshape` is `np.reshape` (numpy images) or `tf.reshape` (inside `tf.data`).
-
-    Example: `images = _apply_to_waves(to_images, targets)  # (batch, K, bins, frames, image_channels)`
-    """
-    lead = [-1 if n is None else n for n in waves.shape[:-2]]
-    images = pipeline(reshape(waves, (-1, *waves.shape[-2:])))
-    if reshape is np.reshape:
-        images = keras.ops.convert_to_numpy(images)
-    return reshape(images, (*lead, *images.shape[1:]))
 
 
 class AudioFileDataset(keras.utils.PyDataset):
@@ -157,9 +65,7 @@ class AudioFileDataset(keras.utils.PyDataset):
             raise ValueError("AudioFileDataset needs at least one file.")
         if self.targets is not None and len(self.targets) != len(self.files):
             raise ValueError(f"{len(self.files)} files but {len(self.targets)} targets: they must pair up.")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
-        self.batch_size = int(batch_size)
+        self.batch_size = positive_int(batch_size, "batch_size")
         if mode == "random" and length is None:
             raise ValueError('mode="random" needs the segment length: pass length=.')
         self.random = mode == "random"

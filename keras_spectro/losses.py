@@ -19,7 +19,14 @@ import itertools
 import keras
 import numpy as np
 
-from keras_spectro.functional.common import positive_int, safe_sqrt, standardize_data_format
+from keras_spectro.functional.common import (
+    check_choice,
+    non_negative_number,
+    positive_int,
+    positive_number,
+    safe_sqrt,
+    standardize_data_format,
+)
 from keras_spectro.functional.mel import mel_filters
 from keras_spectro.functional.spectrum import stft, stft_settings
 
@@ -157,18 +164,6 @@ def check_pair(y_true, y_pred, data_format, who, rank=3, layout=None, broadcast_
     return y_true
 
 
-def _number(value, name, low=0.0, strict=False):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.number))
-        or not np.isfinite(value)
-        or value < low
-        or (strict and value == low)
-    ):
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}; got {value!r}.")
-    return float(value)
-
-
 def _float32_policy(kwargs):
     kwargs.setdefault("dtype", "float32")  # Keras casts y_true and y_pred to this before `call`
     return kwargs
@@ -200,10 +195,10 @@ class _STFTLossBase(keras.losses.Loss):
             window if window is None or isinstance(window, str) else np.asarray(window, "float64").tolist()
         )  # a JSON config
         self.window, self.center, self.pad_mode = window, bool(center), pad_mode
-        self.sc_weight = _number(sc_weight, "sc_weight")
-        self.log_mag_weight = _number(log_mag_weight, "log_mag_weight")
-        self.lin_mag_weight = _number(lin_mag_weight, "lin_mag_weight")
-        self.eps = _number(eps, "eps", strict=True)
+        self.sc_weight = non_negative_number(sc_weight, "sc_weight")
+        self.log_mag_weight = non_negative_number(log_mag_weight, "log_mag_weight")
+        self.lin_mag_weight = non_negative_number(lin_mag_weight, "lin_mag_weight")
+        self.eps = positive_number(eps, "eps")
         self.data_format = standardize_data_format(data_format)
         if not resolutions:
             raise ValueError("At least one STFT resolution is needed.")
@@ -266,11 +261,23 @@ class STFTLoss(_STFTLossBase):
     For a batch of one it equals `auraloss.freq.STFTLoss` with the same settings (auraloss
     pools a whole batch into one norm; this loss keeps one value per example).
 
-    Args: n_fft, hop_length, win_length (default n_fft), window, center, pad_mode: as
-    `keras_spectro.functional.stft`; the weights; eps; n_mels, sample_rate; data_format;
-    `broadcast_channels` (default False: a target must have the predictions' shape; True
-    takes a mono target for predictions of several channels); and `keras.losses.Loss`'s
-    name, reduction.
+    Args:
+        n_fft: FFT size.
+        hop_length: samples between frames.
+        win_length: window size, centred in `n_fft` (default `n_fft`).
+        window: `"hann"`, `"hamming"`, `"blackman"`, None or an array, as in `STFTSplit`.
+        center: frame t centred at `t * hop_length`, as in `STFTSplit`.
+        pad_mode: the padding of `center`: `"reflect"` (auraloss' default) or `"constant"`.
+        sc_weight: the weight of the spectral convergence.
+        log_mag_weight: the weight of the log-magnitude L1.
+        lin_mag_weight: the weight of the linear-magnitude L1.
+        eps: the floor of the squared magnitudes, > 0.
+        n_mels: None, or the number of mel bands the magnitudes are projected on first.
+        sample_rate: the audio's rate in Hz, needed with `n_mels`.
+        data_format: `"channels_last"` `(batch, samples, channels)` or `"channels_first"`.
+        broadcast_channels: False (default): a target must have the predictions' shape;
+            True takes a mono target for predictions of several channels.
+        **kwargs: `keras.losses.Loss`'s `name`, `reduction`, `dtype` (default float32).
 
     Example: `model.compile(loss=STFTLoss(n_fft=512, hop_length=128))`
     """
@@ -310,7 +317,23 @@ class MultiResolutionSTFTLoss(_STFTLossBase):
 
     For a batch of one it equals `auraloss.freq.MultiResolutionSTFTLoss`.
 
-    Args: fft_sizes, hop_sizes, win_lengths (equal lengths), then `STFTLoss`'s options.
+    Args:
+        fft_sizes: the FFT size of each resolution.
+        hop_sizes: the hop of each resolution (as many as `fft_sizes`).
+        win_lengths: the window size of each resolution (as many as `fft_sizes`).
+        window: `"hann"`, `"hamming"`, `"blackman"`, None or an array, as in `STFTSplit`.
+        center: frame t centred at `t * hop_length`, as in `STFTSplit`.
+        pad_mode: the padding of `center`: `"reflect"` (auraloss' default) or `"constant"`.
+        sc_weight: the weight of the spectral convergence.
+        log_mag_weight: the weight of the log-magnitude L1.
+        lin_mag_weight: the weight of the linear-magnitude L1.
+        eps: the floor of the squared magnitudes, > 0.
+        n_mels: None, or the number of mel bands the magnitudes are projected on first.
+        sample_rate: the audio's rate in Hz, needed with `n_mels`.
+        data_format: `"channels_last"` `(batch, samples, channels)` or `"channels_first"`.
+        broadcast_channels: False (default): a target must have the predictions' shape;
+            True takes a mono target for predictions of several channels.
+        **kwargs: `keras.losses.Loss`'s `name`, `reduction`, `dtype` (default float32).
 
     Example: `model.compile(loss=MultiResolutionSTFTLoss())` (FFT 1024/2048/512, hops 120/240/50, windows 600/1200/240)
     """
@@ -343,9 +366,13 @@ class MultiResolutionSTFTLoss(_STFTLossBase):
 class SpectrogramLoss(keras.losses.Loss):
     """The mean absolute (`"l2"`: squared) difference of `pipeline(y_true)` and `pipeline(y_pred)`, per example.
 
-    `pipeline`: a layer (e.g. a `SpectrogramPipeline`) or a list of layers, saved with the
-    loss. The loss runs it in float32: layers of a half-precision policy are set to
+    The loss runs the pipeline in float32: layers of a half-precision policy are set to
     `"float32"`.
+
+    Args:
+        pipeline: a layer (e.g. a `SpectrogramPipeline`) or a list of layers, saved with the loss.
+        distance: `"l1"` (mean absolute difference) or `"l2"` (mean squared difference).
+        **kwargs: `keras.losses.Loss`'s `name`, `reduction`, `dtype` (default float32).
 
     Example (HiFi-GAN's log-mel L1, weight 45):
 
@@ -371,8 +398,7 @@ class SpectrogramLoss(keras.losses.Loss):
             raise ValueError(
                 f"SpectrogramLoss takes a layer (e.g. a SpectrogramPipeline) or a list of layers; got {pipeline!r}."
             )
-        if distance not in DISTANCES:
-            raise ValueError(f"distance must be one of {DISTANCES}; got {distance!r}.")
+        check_choice(distance, DISTANCES, "distance")
         for layer in pipeline._flatten_layers(include_self=True):
             if layer.dtype_policy.quantization_mode is None and layer.compute_dtype != "float32":
                 layer.dtype_policy = "float32"
@@ -401,7 +427,7 @@ class _SDRLossBase(keras.losses.Loss):
 
     def __init__(self, zero_mean, eps, data_format, broadcast_channels=False, **kwargs):
         super().__init__(**_float32_policy(kwargs))
-        self.zero_mean, self.eps = bool(zero_mean), _number(eps, "eps", strict=True)
+        self.zero_mean, self.eps = bool(zero_mean), positive_number(eps, "eps")
         self.data_format = standardize_data_format(data_format)
         self.broadcast_channels = bool(broadcast_channels)
 
@@ -426,7 +452,15 @@ class _SDRLossBase(keras.losses.Loss):
 class SISDRLoss(_SDRLossBase):
     """Minus the scale-invariant SDR in dB, per channel, averaged over channels, per example (auraloss' numbers).
 
-    `zero_mean` removes each channel's mean first. Silent targets give +80 dB (-10 log10(eps)), finite.
+    Silent targets give +80 dB (-10 log10(eps)), finite.
+
+    Args:
+        zero_mean: remove each channel's mean first.
+        eps: the guard of the divisions and logarithms, > 0.
+        data_format: `"channels_last"` `(batch, samples, channels)` or `"channels_first"`.
+        broadcast_channels: False (default): a target must have the predictions' shape;
+            True takes a mono target for predictions of several channels.
+        **kwargs: `keras.losses.Loss`'s `name`, `reduction`, `dtype` (default float32).
 
     Example: `model.compile(loss=SISDRLoss())`
     """
@@ -439,7 +473,13 @@ class SISDRLoss(_SDRLossBase):
 class SNRLoss(_SDRLossBase):
     """Minus the signal-to-noise ratio in dB, `10 log10(|t|² / (|x - t|² + eps) + eps)`, per channel, averaged.
 
-    `zero_mean` removes each channel's mean first (torchmetrics' `signal_noise_ratio(zero_mean=True)`).
+    Args:
+        zero_mean: remove each channel's mean first (torchmetrics' `signal_noise_ratio(zero_mean=True)`).
+        eps: the guard of the divisions and logarithms, > 0.
+        data_format: `"channels_last"` `(batch, samples, channels)` or `"channels_first"`.
+        broadcast_channels: False (default): a target must have the predictions' shape;
+            True takes a mono target for predictions of several channels.
+        **kwargs: `keras.losses.Loss`'s `name`, `reduction`, `dtype` (default float32).
 
     Example: `model.compile(loss=SNRLoss())`
     """
@@ -459,6 +499,10 @@ class PermutationInvariant(keras.losses.Loss):
     orderings of the predicted sources of the mean of `loss` over the sources, from the
     sources × sources matrix of pairwise losses (the inner loss runs once on all pairs).
     Up to 6 sources.
+
+    Args:
+        loss: the loss of one source, e.g. `SISDRLoss()` (saved with this one).
+        **kwargs: `keras.losses.Loss`'s `name`, `reduction`, `dtype` (default float32).
 
     Example: `model.compile(loss=PermutationInvariant(SISDRLoss()))` for a 2-source separator.
     """

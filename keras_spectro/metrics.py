@@ -12,8 +12,8 @@ model.compile(optimizer="adam", loss=ks.losses.SISDRLoss(), metrics=[ks.metrics.
 
 import keras
 
-from keras_spectro.functional.common import standardize_data_format
-from keras_spectro.losses import _number, _waves_first, check_pair, signal_to_distortion_db
+from keras_spectro.functional.common import positive_number, standardize_data_format
+from keras_spectro.losses import _waves_first, check_pair, signal_to_distortion_db
 
 
 class _SDRMetricBase(keras.metrics.Mean):
@@ -22,7 +22,7 @@ class _SDRMetricBase(keras.metrics.Mean):
     def __init__(self, zero_mean, eps, data_format, name, broadcast_channels=False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(name=name, **kwargs)
-        self.zero_mean, self.eps = bool(zero_mean), _number(eps, "eps", strict=True)
+        self.zero_mean, self.eps = bool(zero_mean), positive_number(eps, "eps")
         self.data_format = standardize_data_format(data_format)
         self.broadcast_channels = bool(broadcast_channels)
 
@@ -48,6 +48,15 @@ class _SDRMetricBase(keras.metrics.Mean):
 class SISDR(_SDRMetricBase):
     """The mean scale-invariant SDR in dB (per channel, averaged over channels, then over examples).
 
+    Args:
+        zero_mean: remove each channel's mean first.
+        eps: the guard of the divisions and logarithms, > 0.
+        data_format: `"channels_last"` `(batch, samples, channels)` or `"channels_first"`.
+        broadcast_channels: False (default): a target must have the predictions' shape;
+            True takes a mono target for predictions of several channels.
+        name: the name it logs under.
+        **kwargs: `keras.metrics.Metric`'s `dtype` (default float32).
+
     Example: `model.compile(loss="mse", metrics=[SISDR()])` → logs `si_sdr` (and `val_si_sdr`).
     """
 
@@ -59,7 +68,14 @@ class SISDR(_SDRMetricBase):
 class SNR(_SDRMetricBase):
     """The mean signal-to-noise ratio in dB (per channel, averaged over channels, then over examples).
 
-    `zero_mean` removes each channel's mean first (torchmetrics' `signal_noise_ratio(zero_mean=True)`).
+    Args:
+        zero_mean: remove each channel's mean first (torchmetrics' `signal_noise_ratio(zero_mean=True)`).
+        eps: the guard of the divisions and logarithms, > 0.
+        data_format: `"channels_last"` `(batch, samples, channels)` or `"channels_first"`.
+        broadcast_channels: False (default): a target must have the predictions' shape;
+            True takes a mono target for predictions of several channels.
+        name: the name it logs under.
+        **kwargs: `keras.metrics.Metric`'s `dtype` (default float32).
 
     Example: `model.compile(loss="mse", metrics=[SNR()])` → logs `snr`.
     """

@@ -7,9 +7,9 @@ import os
 import keras
 import numpy as np
 
-from keras_spectro import audio  # audio imports this module, so its names are read at call time
+from keras_spectro import loading
 from keras_spectro.files import open_audio, resampled_length
-from keras_spectro.functional.common import positive_int, standardize_data_format
+from keras_spectro.functional.common import non_negative_int, positive_int, standardize_data_format
 
 SILENCE = 1e-10  # a segment with less energy (sum of squares, all channels) is drawn again
 REDRAWS = 10  # how often a silent segment is drawn again before the file is refused
@@ -133,7 +133,7 @@ class MixtureDataset(keras.utils.PyDataset):
         pipeline=None,
         **pydataset_kwargs,
     ):
-        audio._refuse_pipeline_in_processes(pipeline, pydataset_kwargs)
+        loading._refuse_pipeline_in_processes(pipeline, pydataset_kwargs)
         super().__init__(**pydataset_kwargs)
         sources = _nonempty(sources, "sources")
         paths = [isinstance(s, (str, os.PathLike)) for s in sources]
@@ -151,9 +151,7 @@ class MixtureDataset(keras.utils.PyDataset):
         self.batches = positive_int(batches, "batches")
         self.snr_db = _db_range(snr_db, "snr_db")
         self.gain_db = None if gain_db is None else _db_range(gain_db, "gain_db")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer or None; got {seed!r}.")
-        self.seed = int(np.random.SeedSequence().entropy if seed is None else seed)
+        self.seed = int(np.random.SeedSequence().entropy) if seed is None else non_negative_int(seed, "seed")
         self.epoch = 0
         self.data_format = standardize_data_format(None)
         self.pipeline = pipeline
@@ -186,9 +184,7 @@ class MixtureDataset(keras.utils.PyDataset):
         `snr_db` against the sum of the sources. `model.fit` calls `on_epoch_end`
         once before its first epoch: fit's epoch e (from 0) is `epoch=e + 1`.
         """
-        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0):
-            raise ValueError(f"epoch must be a non-negative integer or None; got {epoch!r}.")
-        return self._items(index, self.epoch if epoch is None else int(epoch))[0]
+        return self._items(index, self.epoch if epoch is None else non_negative_int(epoch, "epoch"))[0]
 
     def on_epoch_end(self):
         self.epoch += 1
@@ -235,7 +231,7 @@ class MixtureDataset(keras.utils.PyDataset):
         )
 
     def _read(self, path, offset):
-        wave = audio.load_audio(
+        wave = loading.load_audio(
             path, self.sample_rate, self.channels, length=self.length, offset=offset, resample=self.resample
         )
         return wave.astype("float64")
@@ -243,7 +239,7 @@ class MixtureDataset(keras.utils.PyDataset):
     def _sample_count(self, path):
         """The file's sample count at `sample_rate`, after checking its header: a file that cannot be drawn is refused now."""
         with open_audio(path) as file:
-            audio._check_file(file, self.sample_rate, self.channels, self.resample)
+            loading._check_file(file, self.sample_rate, self.channels, self.resample)
             count = resampled_length(file.frames, file.samplerate, self.sample_rate)  # file.frames at the same rate
             if count < 1:
                 raise ValueError(
@@ -263,4 +259,4 @@ class MixtureDataset(keras.utils.PyDataset):
         if self.data_format == "channels_first":
             waves = np.swapaxes(waves, -1, -2)
         waves = np.ascontiguousarray(waves, dtype="float32")
-        return waves if self.pipeline is None else audio._apply_to_waves(self.pipeline, waves)
+        return waves if self.pipeline is None else loading._apply_to_waves(self.pipeline, waves)

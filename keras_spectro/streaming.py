@@ -16,11 +16,10 @@ from keras_spectro.functional.common import backend_for, positive_int
 from keras_spectro.functional.framing import overlap_add
 from keras_spectro.functional.spectrum import parts_from_image, stft_settings, waves_to_image
 from keras_spectro.layers.domain import SpectrogramDomain
-from keras_spectro.layers.griffin_lim import GriffinLim
 from keras_spectro.layers.magnitude import MelScale
 from keras_spectro.layers.padding import AudioPadding
 from keras_spectro.layers.scaling import SpectrogramScaler
-from keras_spectro.layers.stft import STFTSplit
+from keras_spectro.layers.stft import GriffinLim, STFTSplit
 
 MAX_CONTEXT_FRAMES = 64  # a network whose output frames depend on frames further away is refused
 MAX_PROBED_FRAMES = 4096  # a network whose layers can reach further (by their kernels) is refused unprobed

@@ -8,8 +8,8 @@ import os
 import keras
 import numpy as np
 import pytest
+from test_contract import LAYERS, close, example, model_of
 from test_loss_paths import EXAMPLES, NAMES, compiled_is_eager, pair
-from test_paths import LAYERS, close, example, model_of
 
 import keras_spectro as ks
 

@@ -54,11 +54,62 @@ def is_tf_tensor(x):
     return tf is not None and isinstance(x, tf.Tensor)
 
 
+def check_choice(value, choices, name):
+    """`value`, or a ValueError naming `name` and the `choices` unless it is one of them.
+
+    Example: `check_choice("reflect", ("constant", "reflect"), "pad_mode")`
+    """
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}.")
+    return value
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+
 def positive_int(value, name):
     """`value` as an int, or a ValueError naming `name` unless it is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not _is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}.")
     return int(value)
+
+
+def non_negative_int(value, name):
+    """`value` as an int, or a ValueError naming `name` unless it is an integer >= 0."""
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer; got {value!r}.")
+    return int(value)
+
+
+def positive_number(value, name):
+    """`value` as a float, or a ValueError naming `name` unless it is a finite number > 0."""
+    if not _is_number(value) or not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive number; got {value!r}.")
+    return float(value)
+
+
+def non_negative_number(value, name):
+    """`value` as a float, or a ValueError naming `name` unless it is a finite number >= 0."""
+    if not _is_number(value) or not 0 <= value < float("inf"):
+        raise ValueError(f"{name} must be a non-negative number; got {value!r}.")
+    return float(value)
+
+
+def sample_rate_hz(value, name="sample_rate"):
+    """A sample rate: an int where it is whole, else a float; a ValueError unless a finite number > 0."""
+    if not _is_number(value) or not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive number of Hz; got {value!r}.")
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def channel_axis(rank, data_format):
+    """The channel axis of a tensor of `rank` in `data_format`: the last one, or 1 (after the batch axis)."""
+    return rank - 1 if data_format == "channels_last" else 1
 
 
 def standardize_data_format(data_format):

@@ -91,6 +91,14 @@ def _static(size):
     return int(size) if isinstance(size, (int, np.integer)) else -1
 
 
+def safe_reciprocal(np_, sums, threshold):
+    """`1 / sums` where a window sum exceeds `threshold`, else 1: what overlap-add divides by.
+
+    Example: `safe_reciprocal(np, np.array([0.0, 2.0]), 1e-8)` → `[1.0, 0.5]`.
+    """
+    return np_.where(sums > threshold, 1 / np_.maximum(sums, 1e-30), 1.0)
+
+
 class WindowSums:
     """The summed squared window at each sample of `frames` frames, and its safe reciprocal.
 
@@ -115,8 +123,7 @@ class WindowSums:
                 self._cache.clear()
             stacked = np.broadcast_to(self.window_sq, (1, frames, self.window_sq.size))
             sums = overlap_add(np, stacked, frames, self.hop)[0]
-            usable = sums > self.threshold
-            self._cache[frames] = (sums, np.where(usable, 1 / np.maximum(sums, 1e-30), 1).astype("float32"))
+            self._cache[frames] = (sums, safe_reciprocal(np, sums, self.threshold).astype("float32"))
         return self._cache[frames][0]
 
     def reciprocal(self, np_, frames):
@@ -136,9 +143,7 @@ class WindowSums:
     def _runtime_reciprocal(self, np_, frames):
         window_sq = self.window_sq.astype("float32")
         stacked = np_.broadcast_to(window_sq, (1, frames, window_sq.size))
-        sums = overlap_add(np_, stacked, frames, self.hop)[0]
-        usable = sums > self.threshold
-        return np_.where(usable, 1 / np_.maximum(sums, 1e-30), 1.0)
+        return safe_reciprocal(np_, overlap_add(np_, stacked, frames, self.hop)[0], self.threshold)
 
     def steady(self):
         """The sums over one hop far from both ends."""

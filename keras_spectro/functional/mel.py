@@ -5,22 +5,33 @@ import warnings
 import numpy as np
 from numpy.typing import ArrayLike
 
+# HTK: mel = HTK_MEL_SCALE * log10(1 + hz / HTK_BREAK_HZ)
+HTK_MEL_SCALE = 2595.0
+HTK_BREAK_HZ = 700.0
+# Slaney (librosa's default): linear, SLANEY_HZ_PER_MEL Hz per mel, up to SLANEY_MIN_LOG_HZ (= SLANEY_MIN_LOG_MEL
+# mels), then logarithmic with SLANEY_LOG_STEP (ln 6.4 / 27) per mel
+SLANEY_HZ_PER_MEL = 200.0 / 3
+SLANEY_MIN_LOG_HZ = 1000.0
+SLANEY_MIN_LOG_MEL = 15.0
+SLANEY_LOG_STEP = np.log(6.4) / 27.0
+
 
 def hz_to_mel(hz: ArrayLike, htk: bool = False) -> np.ndarray:
     """Mel values of frequencies in Hz: HTK's formula, or Slaney's (linear below 1 kHz, log above), as librosa."""
     hz = np.asarray(hz, "float64")
     if htk:
-        return 2595.0 * np.log10(1.0 + hz / 700.0)
-    log_part = 15.0 + np.log(np.maximum(hz, 1e-300) / 1000.0) / (np.log(6.4) / 27.0)
-    return np.where(hz >= 1000.0, log_part, hz / (200.0 / 3))
+        return HTK_MEL_SCALE * np.log10(1.0 + hz / HTK_BREAK_HZ)
+    log_part = SLANEY_MIN_LOG_MEL + np.log(np.maximum(hz, 1e-300) / SLANEY_MIN_LOG_HZ) / SLANEY_LOG_STEP
+    return np.where(hz >= SLANEY_MIN_LOG_HZ, log_part, hz / SLANEY_HZ_PER_MEL)
 
 
 def mel_to_hz(mel: ArrayLike, htk: bool = False) -> np.ndarray:
     """The inverse of `hz_to_mel`."""
     mel = np.asarray(mel, "float64")
     if htk:
-        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
-    return np.where(mel >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mel - 15.0)), mel * (200.0 / 3))
+        return HTK_BREAK_HZ * (10.0 ** (mel / HTK_MEL_SCALE) - 1.0)
+    log_part = SLANEY_MIN_LOG_HZ * np.exp(SLANEY_LOG_STEP * (mel - SLANEY_MIN_LOG_MEL))
+    return np.where(mel >= SLANEY_MIN_LOG_MEL, log_part, mel * SLANEY_HZ_PER_MEL)
 
 
 def mel_filters(

@@ -9,8 +9,11 @@ from keras_spectro.functional.common import (
     Tensor,
     Window,
     backend_for,
+    check_choice,
     checked,
     is_known,
+    non_negative_int,
+    non_negative_number,
     safe_sqrt,
     standardize_data_format,
 )
@@ -28,18 +31,10 @@ OPTIONS = (
 
 def griffin_lim_options(n_iter=32, momentum=0.99, init="zeros", seed=0) -> tuple[int, float, str, int]:
     """The Griffin-Lim options, checked: `(n_iter, momentum, init, seed)`."""
-    if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
-        raise ValueError(f"n_iter must be a non-negative integer; got {n_iter!r}.")
-    if (
-        isinstance(momentum, bool)
-        or not isinstance(momentum, (int, float, np.number))
-        or not 0 <= momentum < float("inf")
-    ):
-        raise ValueError(f"momentum must be a non-negative number; got {momentum!r}.")
+    n_iter, momentum = non_negative_int(n_iter, "n_iter"), non_negative_number(momentum, "momentum")
     if momentum > 1:  # as librosa warns
         warnings.warn(f"Griffin-Lim with momentum={momentum} > 1 can be unstable (librosa warns too).", stacklevel=3)
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}; got {init!r}.")
+    check_choice(init, INITS, "init")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer; got {seed!r}.")
     return int(n_iter), float(momentum), init, int(seed)

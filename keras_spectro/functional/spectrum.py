@@ -9,6 +9,7 @@ from keras_spectro.functional.common import (
     Tensor,
     Window,
     backend_for,
+    check_choice,
     checked,
     is_known,
     is_runtime,
@@ -56,10 +57,8 @@ class STFTSettings:
         self.win_length = positive_int(n_fft if win_length is None else win_length, "win_length")
         if self.win_length > self.n_fft:
             raise ValueError(f"win_length ({win_length}) must not exceed n_fft ({n_fft}).")
-        if pad_mode not in PAD_MODES:
-            raise ValueError(f"pad_mode must be one of {PAD_MODES}; got {pad_mode!r}.")
-        if dft not in TRANSFORMS:
-            raise ValueError(f"dft must be one of {sorted(TRANSFORMS)}; got {dft!r}.")
+        check_choice(pad_mode, PAD_MODES, "pad_mode")
+        check_choice(dft, sorted(TRANSFORMS), "dft")
         self.window = window if window is None or isinstance(window, str) else np.asarray(window).tolist()
         self.center = bool(center)
         self.pad_mode = pad_mode

@@ -78,6 +78,9 @@ class InvertibleLayer(SpectroLayer):
     write `reset_state`, `update_state(batch)` and `finalize_state`: it then
     adapts in one process only.
 
+    Args:
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
+
     Example:
 
     ```python
@@ -188,6 +191,10 @@ class Inverse(InvertibleLayer):
 
     It shares `layer`'s state (an inverse made before `layer.adapt()` uses the
     adapted statistics) and saves a copy of that state with itself.
+
+    Args:
+        layer: the `InvertibleLayer` to run backwards.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 

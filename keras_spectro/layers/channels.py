@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_spectro.functional.common import standardize_data_format
+from keras_spectro.functional.common import channel_axis, standardize_data_format
 from keras_spectro.layers.base import InvertibleLayer
 
 
@@ -27,6 +27,7 @@ class ChannelIndexer(InvertibleLayer):
     Args:
         order: a 1-D integer permutation.
         data_format: the channel axis is last (`"channels_last"`) or axis 1.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 
@@ -48,7 +49,7 @@ class ChannelIndexer(InvertibleLayer):
         self.data_format = standardize_data_format(data_format)
 
     def _channel_axis(self, rank):
-        return rank - 1 if self.data_format == "channels_last" else 1
+        return channel_axis(rank, self.data_format)
 
     def build(self, input_shape):
         axis = self._channel_axis(len(input_shape))

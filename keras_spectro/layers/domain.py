@@ -2,7 +2,14 @@
 
 import keras
 
-from keras_spectro.functional.common import checked, is_known, is_runtime, positive_int, standardize_data_format
+from keras_spectro.functional.common import (
+    channel_axis,
+    checked,
+    is_known,
+    is_runtime,
+    positive_int,
+    standardize_data_format,
+)
 from keras_spectro.layers.base import InvertibleLayer, SpectroLayer
 from keras_spectro.layers.pipeline import SpectrogramPipeline
 from keras_spectro.layers.stft import STFTSplit
@@ -50,6 +57,7 @@ class SpectrogramDomain(SpectroLayer):
             samples)`). 1: the output has the input's shape.
         mixture_consistency: (K > 1) add an equal share of `input - sum of
             the sources` to each source, so that the sources sum to the input.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 
@@ -95,12 +103,12 @@ class SpectrogramDomain(SpectroLayer):
         return self.pipeline.sample_rate
 
     def _channel_axis(self):
-        return 2 if self.data_format == "channels_last" else 1
+        return channel_axis(3, self.data_format)
 
     def _network_shape(self, image_shape):
         """The images the network must return for `image_shape`: `sources *` the channels."""
         shape = list(image_shape)
-        axis = len(shape) - 1 if self.data_format == "channels_last" else 1
+        axis = channel_axis(len(shape), self.data_format)
         if self.sources > 1 and is_known(shape[axis]):
             shape[axis] *= self.sources
         return tuple(shape)

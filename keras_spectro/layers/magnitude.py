@@ -3,7 +3,15 @@
 import keras
 import numpy as np
 
-from keras_spectro.functional.common import positive_int, safe_sqrt, standardize_data_format
+from keras_spectro.functional.common import (
+    check_choice,
+    non_negative_int,
+    positive_int,
+    positive_number,
+    safe_sqrt,
+    sample_rate_hz,
+    standardize_data_format,
+)
 from keras_spectro.functional.constants import DeviceConstants
 from keras_spectro.functional.mel import mel_filters
 from keras_spectro.functional.spectrum import REPRESENTATIONS
@@ -40,11 +48,16 @@ class MelScale(InvertibleLayer):
     by `n_iter` steps of accelerated projected gradient (FISTA).
 
     Args:
-        sample_rate: of the audio, in Hz. n_fft: the STFT size (`n_fft // 2 + 1` bins).
-        n_mels, fmin, fmax (default `sample_rate / 2`), htk, norm: as `librosa.filters.mel`
-            (`norm`: `"slaney"`, None or a number p for unit p-norm filters).
+        sample_rate: of the audio, in Hz.
+        n_fft: the STFT size (`n_fft // 2 + 1` bins).
+        n_mels: the number of mel bands.
+        fmin: the lowest frequency, in Hz.
+        fmax: the highest frequency, in Hz (default `sample_rate / 2`).
+        htk: the HTK mel formula instead of Slaney's, as `librosa.filters.mel`.
+        norm: `"slaney"` (area normalization), None, or a number p for unit p-norm filters.
         n_iter: the inverse's projected-gradient steps.
         data_format: `"channels_last"` or `"channels_first"` `(batch, channels, bins, frames)`.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 
@@ -69,9 +82,7 @@ class MelScale(InvertibleLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.number)) or not sample_rate > 0:
-            raise ValueError(f"sample_rate must be a positive number of Hz; got {sample_rate!r}.")
-        self.sample_rate = int(sample_rate) if float(sample_rate).is_integer() else float(sample_rate)
+        self.sample_rate = sample_rate_hz(sample_rate)
         self.n_fft = positive_int(n_fft, "n_fft")
         self.n_mels = positive_int(n_mels, "n_mels")
         self.fmin, self.fmax = float(fmin), None if fmax is None else float(fmax)
@@ -83,9 +94,7 @@ class MelScale(InvertibleLayer):
             or (isinstance(norm, (int, float, np.number)) and not isinstance(norm, bool) and norm > 0)
         ):
             raise ValueError(f"norm must be 'slaney', None or a positive number; got {norm!r}.")
-        if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
-            raise ValueError(f"n_iter must be a non-negative integer; got {n_iter!r}.")
-        self.htk, self.norm, self.n_iter = bool(htk), norm, int(n_iter)
+        self.htk, self.norm, self.n_iter = bool(htk), norm, non_negative_int(n_iter, "n_iter")
         self.data_format = standardize_data_format(data_format)
         filters = mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax, self.htk, norm).astype(
             "float64"
@@ -194,10 +203,12 @@ class MagnitudeCompression(InvertibleLayer):
     give NaN), and its inverse is exp(y) - epsilon.
 
     Args:
-        mode: `"power"` or `"log"`. exponent: for `"power"`, > 0 (0.3 is common
-            in speech enhancement). epsilon: for `"log"`, > 0.
+        mode: `"power"` or `"log"`.
+        exponent: for `"power"`, > 0 (0.3 is common in speech enhancement).
+        epsilon: for `"log"`, > 0.
         representation: that of the images, as `STFTSplit`'s.
         data_format: `"channels_last"` or `"channels_first"`.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 
@@ -213,28 +224,15 @@ class MagnitudeCompression(InvertibleLayer):
         self, mode="power", exponent=0.3, epsilon=1e-5, representation="real_imag", data_format=None, **kwargs
     ):
         super().__init__(**kwargs)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}; got {mode!r}.")
-        if representation not in REPRESENTATIONS:
-            raise ValueError(f"representation must be one of {REPRESENTATIONS}; got {representation!r}.")
+        check_choice(mode, MODES, "mode")
+        check_choice(representation, REPRESENTATIONS, "representation")
         if mode == "log" and representation == "real_imag":
             raise ValueError(
                 "mode='log' compresses magnitude channels only: use representation='mag_phase' or "
                 "'magnitude' (real_imag images have no magnitude channel; mode='power' rescales their pairs)."
             )
-        if not (
-            isinstance(exponent, (int, float, np.number))
-            and not isinstance(exponent, bool)
-            and 0 < exponent < float("inf")
-        ):
-            raise ValueError(f"exponent must be a positive number; got {exponent!r}.")
-        if not (
-            isinstance(epsilon, (int, float, np.number))
-            and not isinstance(epsilon, bool)
-            and 0 < epsilon < float("inf")
-        ):
-            raise ValueError(f"epsilon must be a positive number; got {epsilon!r}.")
-        self.mode, self.exponent, self.epsilon = mode, float(exponent), float(epsilon)
+        self.mode = mode
+        self.exponent, self.epsilon = positive_number(exponent, "exponent"), positive_number(epsilon, "epsilon")
         self.representation = representation
         self.data_format = standardize_data_format(data_format)
 

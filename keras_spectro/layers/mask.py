@@ -2,7 +2,13 @@
 
 import keras
 
-from keras_spectro.functional.common import is_tf_tensor, positive_int, standardize_data_format
+from keras_spectro.functional.common import (
+    channel_axis,
+    check_choice,
+    is_tf_tensor,
+    positive_int,
+    standardize_data_format,
+)
 from keras_spectro.layers.base import SpectroLayer
 
 KINDS = ("magnitude", "complex")
@@ -57,6 +63,14 @@ class ApplyMask(SpectroLayer):
     Output: `sources *` the image channels, source-major (the layout `SpectrogramDomain(...,
     sources=K)` expects). Not invertible (a mask may be 0); runs in `tf.data` on every backend.
 
+    Args:
+        kind: `"magnitude"` (real masks of the magnitudes) or `"complex"` (complex masks,
+            real_imag images only).
+        representation: that of the images, `"mag_phase"` or `"real_imag"` (as `STFTSplit`'s).
+        sources: the number of sources whose masks the masks hold, source-major.
+        data_format: `"channels_last"` or `"channels_first"`.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
+
     Example:
 
     ```python
@@ -68,10 +82,8 @@ class ApplyMask(SpectroLayer):
 
     def __init__(self, kind="magnitude", representation="mag_phase", sources=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}; got {kind!r}.")
-        if representation not in MASKED_REPRESENTATIONS:
-            raise ValueError(f"representation must be one of {MASKED_REPRESENTATIONS}; got {representation!r}.")
+        check_choice(kind, KINDS, "kind")
+        check_choice(representation, MASKED_REPRESENTATIONS, "representation")
         if kind == "complex" and representation != "real_imag":
             raise ValueError("kind='complex' multiplies (real, imaginary) pairs: it needs representation='real_imag'.")
         self.kind, self.representation = kind, representation
@@ -97,7 +109,7 @@ class ApplyMask(SpectroLayer):
         ):
             raise ValueError(f"ApplyMask is called on [images, masks]; got input shape {input_shape!r}.")
         images, masks = (tuple(s) for s in input_shape)
-        axis = -1 if self.data_format == "channels_last" else 1
+        axis = channel_axis(len(images), self.data_format)
         layout = (
             "(batch, bins, frames, channels)"
             if self.data_format == "channels_last"
@@ -136,7 +148,7 @@ class ApplyMask(SpectroLayer):
     def compute_output_shape(self, input_shape):
         channels = self._channels(input_shape)
         shape = list(input_shape[0])
-        shape[-1 if self.data_format == "channels_last" else 1] = self.sources * 2 * channels
+        shape[channel_axis(len(shape), self.data_format)] = self.sources * 2 * channels
         return tuple(shape)
 
     def call(self, inputs):

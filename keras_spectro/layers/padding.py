@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_spectro.functional.common import positive_int, standardize_data_format
+from keras_spectro.functional.common import check_choice, positive_int, standardize_data_format
 from keras_spectro.layers.base import InvertibleLayer
 
 MODES = ("right", "left", "center")
@@ -33,9 +33,11 @@ class AudioPadding(InvertibleLayer):
     `before`/`after` samples on `self.samples_axis`.
 
     Args:
-        length: samples out. mode: `"right"`, `"left"` or `"center"`.
+        length: samples out.
+        mode: where the zeros go (or the samples are cut): `"right"`, `"left"` or `"center"`.
         data_format: `"channels_last"` `(batch, samples, channels)` or
             `"channels_first"` `(batch, channels, samples)`.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 
@@ -54,8 +56,7 @@ class AudioPadding(InvertibleLayer):
     def __init__(self, length, mode="right", data_format=None, **kwargs):
         super().__init__(**kwargs)
         length = positive_int(length, "length")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}; got {mode!r}.")
+        check_choice(mode, MODES, "mode")
         self.length = length
         self.mode = mode
         self.data_format = standardize_data_format(data_format)

@@ -1,9 +1,9 @@
 """`SpectrogramPipeline`: invertible layers applied in order, adapted in order."""
 
 import keras
-import numpy as np
 
 from keras_spectro.batches import iterate_batches
+from keras_spectro.functional.common import sample_rate_hz
 from keras_spectro.layers.base import InvertibleLayer, _Unsaved
 
 
@@ -20,6 +20,7 @@ class SpectrogramPipeline(InvertibleLayer):
         sample_rate: the rate in Hz of the audio the pipeline is made for, saved
             with it (`process_file` then refuses recordings at another rate).
             Default: that of a `MelScale` inside, else unknown (None).
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 
@@ -118,13 +119,7 @@ class SpectrogramPipeline(InvertibleLayer):
 def _agreed_sample_rate(sample_rate, layers):
     """`sample_rate` (checked), or the one rate the layers state (MelScale, nested pipelines), or None."""
     if sample_rate is not None:
-        if (
-            isinstance(sample_rate, bool)
-            or not isinstance(sample_rate, (int, float, np.number))
-            or not 0 < sample_rate < float("inf")
-        ):
-            raise ValueError(f"sample_rate must be a positive number of Hz (or None); got {sample_rate!r}.")
-        sample_rate = int(sample_rate) if float(sample_rate).is_integer() else float(sample_rate)
+        sample_rate = sample_rate_hz(sample_rate)
     stated = {layer.name: layer.sample_rate for layer in layers if getattr(layer, "sample_rate", None) is not None}
     rates = set(stated.values()) | ({sample_rate} if sample_rate is not None else set())
     if len(rates) > 1:

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_spectro.functional.common import refuse_at_run_time, standardize_data_format
+from keras_spectro.functional.common import channel_axis, check_choice, refuse_at_run_time, standardize_data_format
 from keras_spectro.functional.constants import DeviceConstants
 from keras_spectro.layers.base import InvertibleLayer, current_value, get_stateless_scope
 
@@ -24,13 +24,19 @@ class SpectrogramScaler(InvertibleLayer):
 
     Args:
         mode: `"minmax"` or `"standard"`.
-        feature_range: `(lo, hi)` for `"minmax"`. target_mean, target_std: for `"standard"`.
+        feature_range: `(lo, hi)` for `"minmax"`.
+        target_mean: the mean after `"standard"` scaling.
+        target_std: the standard deviation after `"standard"` scaling.
         axis: as in `keras.layers.Normalization`, the axes that keep their own
             statistics: `None` (one statistic), an int or a tuple, or
             `"channels"` (one per image channel, following `data_format`).
-        minimum, maximum / mean, variance: statistics to use instead of `adapt()`,
-            scalars or shaped like the kept axes.
+        minimum: for `"minmax"`, the minimum to use instead of `adapt()`'s (a scalar
+            or shaped like the kept axes), given with `maximum`.
+        maximum: for `"minmax"`, the maximum, given with `minimum`.
+        mean: for `"standard"`, the mean to use instead of `adapt()`'s, given with `variance`.
+        variance: for `"standard"`, the variance, given with `mean`.
         data_format: where `axis="channels"` is.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 
@@ -57,8 +63,7 @@ class SpectrogramScaler(InvertibleLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {sorted(MODES)}; got {mode!r}.")
+        check_choice(mode, sorted(MODES), "mode")
         lo, hi = (float(v) for v in feature_range)
         if not lo < hi:
             raise ValueError(f"feature_range must be (lo, hi) with lo < hi; got {feature_range!r}.")
@@ -102,7 +107,7 @@ class SpectrogramScaler(InvertibleLayer):
         if self.axis is None:
             return ()
         if self.axis == "channels":
-            return (rank - 1 if self.data_format == "channels_last" else 1,)
+            return (channel_axis(rank, self.data_format),)
         axes = (self.axis,) if isinstance(self.axis, int) else self.axis
         kept = tuple(sorted(a % rank for a in axes))
         if any(a == 0 for a in kept) or any(not -rank <= a < rank for a in axes):
@@ -316,8 +321,11 @@ class MagnitudePhaseScaling(InvertibleLayer):
     images of `STFTSplit(representation="mag_phase")`, before any reordering.
 
     Args:
-        magnitude_scale, phase_scale, phase_shift: the constants above.
+        magnitude_scale: the divisor of the magnitude channels (non-zero).
+        phase_scale: the divisor of the shifted phase channels (non-zero).
+        phase_shift: the shift added to the phase channels first.
         data_format: where the channel axis is.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 
@@ -337,7 +345,7 @@ class MagnitudePhaseScaling(InvertibleLayer):
         self.data_format = standardize_data_format(data_format)
 
     def build(self, input_shape):
-        axis = len(input_shape) - 1 if self.data_format == "channels_last" else 1
+        axis = channel_axis(len(input_shape), self.data_format)
         channels = input_shape[axis]
         if channels is None or channels % 2:
             raise ValueError(

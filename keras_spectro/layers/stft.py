@@ -1,9 +1,10 @@
-"""`STFTSplit` and `InverseSTFTSplit`: waveforms to real spectrogram images and back."""
+"""The STFT trio: `STFTSplit` (waveforms → real spectrogram images), `InverseSTFTSplit` (back, exact),
+`GriffinLim` (magnitude images back, an estimate)."""
 
 import keras
 
 from keras_spectro.functional.reconstruct import OPTIONS as GRIFFIN_LIM_OPTIONS
-from keras_spectro.functional.reconstruct import griffin_lim_options
+from keras_spectro.functional.reconstruct import griffin_lim_options, reconstruct
 from keras_spectro.layers.base import _Unsaved
 from keras_spectro.layers.stft_base import _ImageToWaveLayer, _STFTLayer
 
@@ -19,20 +20,24 @@ class STFTSplit(_STFTLayer):
     length.
 
     Args:
-        n_fft: FFT size. hop_length: samples between frames (default `n_fft // 4`).
+        n_fft: FFT size.
+        hop_length: samples between frames (default `n_fft // 4`).
         win_length: window size, centred in `n_fft` (default `n_fft`).
         window: `"hann"`, `"hamming"`, `"blackman"` (periodic), `None` (rectangular)
             or an array of `win_length` values.
         center: pad `n_fft // 2` samples on both sides so frame t is centred at
-            `t * hop_length`. pad_mode: `"constant"` (zeros) or `"reflect"`.
+            `t * hop_length`.
+        pad_mode: the padding of `center`: `"constant"` (zeros) or `"reflect"`.
         representation: `"real_imag"`, `"mag_phase"`, or `"magnitude"`: `|STFT|`,
             one image channel per audio channel `(batch, bins, frames, channels)`,
             whose inverse is `GriffinLim` (an estimate: the phase is lost).
-        data_format: `"channels_last"` or `"channels_first"`.
+        data_format: `"channels_last"` or `"channels_first"` (default
+            `keras.config.image_data_format()`).
         dft: `"fft"` (the backend's FFT) or `"matmul"` (real matrix products, no
             FFT or complex op: for export to TFLite and ONNX; same numbers).
         griffin_lim: with `"magnitude"`, options of the `GriffinLim` inverse
             (`n_iter`, `momentum`, `init`, `seed`), e.g. `{"n_iter": 64}`.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 
@@ -43,8 +48,33 @@ class STFTSplit(_STFTLayer):
     ```
     """
 
-    def __init__(self, *args, griffin_lim=None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        n_fft=2048,
+        *,
+        hop_length=None,
+        win_length=None,
+        window="hann",
+        center=True,
+        pad_mode="constant",
+        representation="real_imag",
+        data_format=None,
+        dft="fft",
+        griffin_lim=None,
+        **kwargs,
+    ):
+        super().__init__(
+            n_fft,
+            hop_length=hop_length,
+            win_length=win_length,
+            window=window,
+            center=center,
+            pad_mode=pad_mode,
+            representation=representation,
+            data_format=data_format,
+            dft=dft,
+            **kwargs,
+        )
         if griffin_lim and self.representation != "magnitude":
             raise ValueError(f"griffin_lim options need representation='magnitude'; got {self.representation!r}.")
         unknown = set(griffin_lim or {}) - set(GRIFFIN_LIM_OPTIONS)
@@ -101,8 +131,6 @@ class STFTSplit(_STFTLayer):
 
     def _new_inverse(self):
         if self.representation == "magnitude":
-            from keras_spectro.layers.griffin_lim import GriffinLim  # GriffinLim's inverse is an STFTSplit
-
             return GriffinLim(**self._stft_config(), **self._griffin_lim_options.layer)
         return InverseSTFTSplit(**self._stft_config(), representation=self.representation)
 
@@ -127,11 +155,25 @@ class InverseSTFTSplit(_ImageToWaveLayer):
     them (zero where none does), so they are exact only where the window is
     not small. Images whose frame count does not fit `length` are refused.
 
-    Args: those of `STFTSplit`, and `length`: the number of samples to return
-    (default: all the frames cover, as librosa: `(frames - 1) * hop_length` with `center=True`, one
-    more for an odd `n_fft`). At lengths whose last samples get little window weight the inverse
-    divides by that weight as `librosa.istft` does (as accurate, not exact); `SpectrogramDomain`
-    pads such signals and is exact at every length.
+    Args:
+        n_fft: FFT size.
+        hop_length: samples between frames (default `n_fft // 4`).
+        win_length: window size, centred in `n_fft` (default `n_fft`).
+        window: the window of `STFTSplit`: `"hann"`, `"hamming"`, `"blackman"`,
+            `None` or an array of `win_length` values.
+        center: whether the frames were centred (`STFTSplit`'s `center`).
+        pad_mode: `"constant"` or `"reflect"`, as in `STFTSplit`.
+        representation: `"real_imag"` or `"mag_phase"` (magnitudes alone go to
+            `GriffinLim`).
+        length: the number of samples to return (default: all the frames cover, as
+            librosa: `(frames - 1) * hop_length` with `center=True`, one more for an
+            odd `n_fft`). At lengths whose last samples get little window weight the
+            inverse divides by that weight as `librosa.istft` does (as accurate, not
+            exact); `SpectrogramDomain` pads such signals and is exact at every length.
+        data_format: `"channels_last"` or `"channels_first"` (default
+            `keras.config.image_data_format()`).
+        dft: `"fft"` or `"matmul"`, as in `STFTSplit`.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
 
     Example:
 
@@ -141,8 +183,34 @@ class InverseSTFTSplit(_ImageToWaveLayer):
     ```
     """
 
-    def __init__(self, *args, length=None, **kwargs):
-        super().__init__(*args, length=length, **kwargs)
+    def __init__(
+        self,
+        n_fft=2048,
+        *,
+        hop_length=None,
+        win_length=None,
+        window="hann",
+        center=True,
+        pad_mode="constant",
+        representation="real_imag",
+        length=None,
+        data_format=None,
+        dft="fft",
+        **kwargs,
+    ):
+        super().__init__(
+            n_fft,
+            hop_length=hop_length,
+            win_length=win_length,
+            window=window,
+            center=center,
+            pad_mode=pad_mode,
+            representation=representation,
+            length=length,
+            data_format=data_format,
+            dft=dft,
+            **kwargs,
+        )
         if self.representation == "magnitude":
             raise ValueError(
                 "InverseSTFTSplit cannot rebuild audio from magnitudes alone (the phase is lost): use "
@@ -154,3 +222,116 @@ class InverseSTFTSplit(_ImageToWaveLayer):
 
     def inverse(self):
         return STFTSplit(**self._stft_config(), representation=self.representation)
+
+
+@keras.saving.register_keras_serializable(package="keras_spectro")
+class GriffinLim(_ImageToWaveLayer):
+    """Estimates waveforms whose STFT magnitudes are the given images (fast Griffin-Lim).
+
+    Channels_last `(batch, bins, frames, channels)` → `(batch, samples, channels)`:
+    the magnitudes of `STFTSplit(representation="magnitude")`, or a network's
+    estimate of them. The update is librosa's `griffinlim` (Perraudin et al.'s
+    fast Griffin-Lim with `momentum`), run on `STFTSplit`'s exact STFT and its
+    inverse, batched over examples and channels, with a fixed number of
+    iterations (also under jit). Phase is not in the images, so the result is
+    an estimate: its STFT magnitudes approach the images, the waveform need
+    not equal the original. Negative magnitudes count as 0; NaN and inf pass
+    through to the output.
+
+    Args:
+        n_fft: FFT size of the STFT that made the magnitudes.
+        hop_length: samples between frames (default `n_fft // 4`).
+        win_length: window size, centred in `n_fft` (default `n_fft`).
+        window: the window of `STFTSplit`: `"hann"`, `"hamming"`, `"blackman"`,
+            `None` or an array of `win_length` values.
+        center: whether the frames are centred (`STFTSplit`'s `center`).
+        pad_mode: `"constant"` or `"reflect"`, as in `STFTSplit`.
+        n_iter: the number of iterations (each one inverse STFT and one STFT).
+        momentum: librosa's momentum (0: the original Griffin-Lim).
+        init: `"zeros"` (phase 0 everywhere: librosa's `init=None`) or
+            `"random"` (uniform phases drawn with `seed`, the same every call;
+            the numbers differ from librosa's and between backends).
+        seed: the seed of `init="random"`.
+        length: the samples to return (default: all the frames cover,
+            `(frames - 1) * hop_length` with `center=True`, one more for an odd `n_fft`, as librosa).
+        data_format: `"channels_last"` or `"channels_first"` `(batch, channels, bins, frames)`
+            (default `keras.config.image_data_format()`).
+        dft: `"fft"` or `"matmul"`, as in `STFTSplit`.
+        **kwargs: `keras.layers.Layer`'s `name`, `dtype`, `trainable`.
+
+    Example:
+
+    ```python
+    stft = STFTSplit(n_fft=1024, hop_length=256, representation="magnitude")
+    magnitudes = stft(waves)                       # (8, 44100, 2) → (8, 513, 173, 2)
+    waves_again = GriffinLim(n_fft=1024, hop_length=256, length=44100)(magnitudes)
+    waves_again = stft.inverse()(magnitudes)       # the same: a GriffinLim that follows stft's length
+    ```
+    """
+
+    def __init__(
+        self,
+        n_fft=2048,
+        *,
+        hop_length=None,
+        win_length=None,
+        window="hann",
+        center=True,
+        pad_mode="constant",
+        n_iter=32,
+        momentum=0.99,
+        init="zeros",
+        seed=0,
+        length=None,
+        data_format=None,
+        dft="fft",
+        **kwargs,
+    ):
+        representation = kwargs.pop("representation", "magnitude")
+        if representation != "magnitude":
+            raise ValueError(
+                f"GriffinLim rebuilds waveforms from magnitudes only; got representation={representation!r}. "
+                f"Images with phase go back exactly with InverseSTFTSplit."
+            )
+        super().__init__(
+            n_fft,
+            hop_length=hop_length,
+            win_length=win_length,
+            window=window,
+            center=center,
+            pad_mode=pad_mode,
+            representation="magnitude",
+            length=length,
+            data_format=data_format,
+            dft=dft,
+            **kwargs,
+        )
+        self.n_iter, self.momentum, self.init, self.seed = griffin_lim_options(n_iter, momentum, init, seed)
+
+    def call(self, inputs):
+        return self.reconstruct(inputs, self._length())
+
+    def reconstruct(self, magnitudes, length=None):
+        """Waveforms of `length` samples (an int, a run-time scalar, or None: all the frames cover)."""
+        b = self.backend
+
+        def run(fn, *tensors, static):  # eager: the whole loop compiled once per shape, length and options
+            return self._compiled.run(b, fn, *tensors, static=static, tf_xla=False)  # TensorFlow: no XLA for a loop
+
+        options = self._options()
+        return b.cast(
+            reconstruct(b, magnitudes, self._stft, length, **options, data_format=self.data_format, run=run),
+            self.compute_dtype,
+        )
+
+    def inverse(self):
+        """`STFTSplit(representation="magnitude")` with the same settings."""
+        return STFTSplit(**self._stft_config(), representation="magnitude", griffin_lim=self._options())
+
+    def _options(self):
+        return {name: getattr(self, name) for name in GRIFFIN_LIM_OPTIONS}
+
+    def get_config(self):
+        config = {**super().get_config(), **self._options()}
+        config.pop("representation")
+        return config

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_spectro.functional.common import checked, is_known, positive_int, standardize_data_format
+from keras_spectro.functional.common import check_choice, checked, is_known, positive_int, standardize_data_format
 from keras_spectro.functional.compiled import EagerCompiled
 from keras_spectro.functional.spectrum import (
     REPRESENTATIONS,
@@ -20,6 +20,7 @@ class _STFTLayer(InvertibleLayer):
     def __init__(
         self,
         n_fft=2048,
+        *,
         hop_length=None,
         win_length=None,
         window="hann",
@@ -31,8 +32,7 @@ class _STFTLayer(InvertibleLayer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if representation not in REPRESENTATIONS:
-            raise ValueError(f"representation must be one of {REPRESENTATIONS}; got {representation!r}.")
+        check_choice(representation, REPRESENTATIONS, "representation")
         self._stft = stft_settings(n_fft, hop_length, win_length, window, center, pad_mode, dft)
         for name, value in self._stft.config().items():
             setattr(self, name, value)
@@ -162,8 +162,8 @@ class _ImageToWaveLayer(_STFTLayer):
     """An image → waveform layer (`InverseSTFTSplit`, `GriffinLim`): a fixed `length`, or the length of the
     `STFTSplit` whose `inverse()` it is (its latest input's sample count)."""
 
-    def __init__(self, *args, length=None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, n_fft=2048, *, length=None, **kwargs):
+        super().__init__(n_fft, **kwargs)
         self.length = None if length is None else positive_int(length, "length")
         self._source = None
 

@@ -1,4 +1,4 @@
-"""Every public layer, on every path a user takes, gives the same numbers or the same clear error.
+"""The layer contract: every public layer, on every path a user takes, gives the same numbers or the same clear error.
 
 Parametrized over `keras_spectro.layers.__all__`: a new layer is picked up by these tests and
 fails them until it has an entry in EXAMPLES (one line: how to make it, what it takes).
@@ -125,7 +125,7 @@ def each(x, fn):
 def example(name):
     if name not in EXAMPLES:
         pytest.fail(
-            f"{name} is in keras_spectro.layers.__all__ but has no entry in tests/test_paths.py EXAMPLES: add one."
+            f"{name} is in keras_spectro.layers.__all__ but has no entry in tests/test_contract.py EXAMPLES: add one."
         )
     make, inputs, shape, exact = EXAMPLES[name]
     first, second = lengths(shape)
