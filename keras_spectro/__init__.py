@@ -32,8 +32,10 @@ def _load():
     """Imports the submodules and binds the layers' names here (what `import keras_spectro` does)."""
     # importing the layers registers them, so that keras.models.load_model finds them after `import keras_spectro`
     from keras_spectro import audio, distributed, functional, layers, losses, metrics, streaming, utils  # noqa: F401
+    from keras_spectro.functional.constants import clear_caches
 
     globals().update((name, getattr(layers, name)) for name in layers.__all__)
+    globals()["clear_caches"] = clear_caches
 
 
 # The command starts without Keras: every submodule of this package runs this file first, and the

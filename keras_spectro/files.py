@@ -509,11 +509,6 @@ def _inner_layers(layer, seen):
             yield from _inner_layers(child, seen)
 
 
-def _stft_layers(layer, seen):
-    """The STFT layers anywhere inside `layer`."""
-    return (inner for inner in _inner_layers(layer, seen) if isinstance(inner, (STFTSplit, InverseSTFTSplit)))
-
-
 def _data_format(inner):
     """The waveform layout of the model: its (first) domain's, else its STFT layers'."""
     for kind in (SpectrogramDomain, (STFTSplit, InverseSTFTSplit)):

@@ -4,6 +4,8 @@ import collections
 
 import keras
 
+from keras_spectro.functional.constants import CACHES
+
 # Signatures (function, static arguments, input shapes and dtypes) kept per layer: audio of any
 # length gives a new one per length, so the oldest are dropped past this count.
 MAX_SIGNATURES = 16
@@ -31,6 +33,10 @@ class EagerCompiled:
 
     def __init__(self):
         self._functions = collections.OrderedDict()
+        CACHES.add(self)
+
+    def clear(self):
+        self._functions.clear()
 
     def __deepcopy__(self, memo):
         return EagerCompiled()

@@ -6,11 +6,14 @@ An eager call would otherwise convert each numpy constant again, on every call: 
 """
 
 import sys
+import weakref
 
 import numpy as np
 
 # Entries kept per owner: frame-count dependent constants (window-sum reciprocals) give one per length.
 MAX_CONSTANTS = 64
+# Every live cache of device tensors or compiled functions (`DeviceConstants`, `EagerCompiled`), for `clear_caches`.
+CACHES: "weakref.WeakSet" = weakref.WeakSet()
 
 
 class DeviceConstants:
@@ -28,6 +31,7 @@ class DeviceConstants:
     def __init__(self):
         self._tensors = {}
         self.conversions = 0
+        CACHES.add(self)
 
     def __deepcopy__(self, memo):
         return DeviceConstants()
@@ -109,3 +113,13 @@ def _on_device(name, value, like):
     import jax
 
     return jax.device_put(value, next(iter(like.devices())))
+
+
+def clear_caches():
+    """Frees what keras_spectro keeps for eager calls: constants on devices and compiled functions.
+
+    They are made again when next needed. Use it to free device memory, or before
+    timing a first call. Example: `keras_spectro.clear_caches()`.
+    """
+    for cache in list(CACHES):
+        cache.clear()
