@@ -35,7 +35,7 @@ import keras
 import numpy as np
 
 import keras_spectro as ks
-from keras_spectro.demo import snr
+from keras_spectro.cli.demo import snr
 
 from _pairs import write_noise  # examples/_pairs.py
 from _plots import one_scale_spectrograms  # examples/_plots.py

@@ -12,7 +12,7 @@ import pathlib
 import keras
 
 import keras_spectro as ks
-from keras_spectro.demo import denoiser
+from keras_spectro.cli.demo import denoiser
 
 from _pairs import RATE, mixtures  # examples/_pairs.py
 

@@ -11,8 +11,7 @@ import soundfile
 from test_cli_and_examples import _cli
 
 import keras_spectro as ks
-from keras_spectro import overview
-from keras_spectro.cli import main
+from keras_spectro.cli import main, overview
 from keras_spectro.utils import magnitudes
 
 from conftest import DATA

@@ -136,7 +136,7 @@ def test_functional_griffin_lim_compiles_once_per_setting_and_shape():
 
 def test_the_demo_model_predicts_on_two_lengths():
     """Under TensorFlow a dilated Conv2D beside an undilated branch broke predict on a second length."""
-    from keras_spectro.demo import HOP, N_FFT, denoiser
+    from keras_spectro.cli.demo import HOP, N_FFT, denoiser
 
     pipeline = ks.SpectrogramPipeline([ks.STFTSplit(n_fft=N_FFT, hop_length=HOP)])
     model = keras.Sequential([keras.Input((None, 2)), ks.SpectrogramDomain(pipeline, denoiser(N_FFT // 2 + 1, 4))])

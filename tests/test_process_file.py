@@ -200,7 +200,7 @@ def test_the_demo_network_runs_over_files_of_any_length(tmp_path, recording):
 
     Files longer than a chunk all run at the chunk's length, so one model serves them all.
     """
-    from keras_spectro.demo import denoiser
+    from keras_spectro.cli.demo import denoiser
 
     model = keras.Sequential(
         [keras.Input((None, 2)), ks.SpectrogramDomain([ks.STFTSplit(n_fft=256, hop_length=64)], denoiser(129, 4))]

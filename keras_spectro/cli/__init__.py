@@ -9,7 +9,7 @@ import numpy as np
 
 
 def show(args):
-    from keras_spectro import overview
+    from keras_spectro.cli import overview
 
     out = args.output or f"{pathlib.Path(args.file).stem}.png"
     overview.draw(args.file, out, args.start, args.duration, args.n_fft, args.hop, args.top_db)
@@ -199,7 +199,7 @@ def roundtrip(args):
 
 
 def demo(args):
-    from keras_spectro import demo as story
+    from keras_spectro.cli import demo as story
 
     story.run(out_dir=args.output, epochs=args.epochs)
 
