@@ -198,10 +198,10 @@ def roundtrip(args):
     print(f"Wrote {out}")
 
 
-def demo(args):
-    from keras_spectro.cli import demo as story
+def run_demo(args):
+    from keras_spectro.cli.demo import run
 
-    story.run(out_dir=args.output, epochs=args.epochs)
+    run(out_dir=args.output, epochs=args.epochs)
 
 
 def _unreadable(path):
@@ -437,9 +437,9 @@ def main(argv=None):
     from keras_spectro.files import Terminated
 
     try:
-        status = {"show": show, "roundtrip": roundtrip, "apply": apply, "stream": stream, "demo": demo}[args.command](
-            args
-        )
+        status = {"show": show, "roundtrip": roundtrip, "apply": apply, "stream": stream, "demo": run_demo}[
+            args.command
+        ](args)
     except (ValueError, OSError, RuntimeError, ImportError) as error:  # ImportError: an optional package missing
         print("keras-spectro: error:", " ".join(str(error).splitlines()), file=sys.stderr)
         return 1
