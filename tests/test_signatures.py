@@ -157,3 +157,27 @@ def test_the_shared_checks_name_the_argument_and_keep_the_value():
     assert [common.channel_axis(r, "channels_last") for r in (3, 4)] == [2, 3]
     assert common.channel_axis(4, "channels_first") == 1
     assert safe_reciprocal(np, np.array([0.0, 1e-12, 2.0]), 1e-8).tolist() == [1.0, 1.0, 0.5]
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda flag: ks.STFTSplit(64, center=flag), "center"),
+        (lambda flag: ks.InverseSTFTSplit(64, center=flag), "center"),
+        (lambda flag: ks.GriffinLim(64, center=flag), "center"),
+        (lambda flag: ks.losses.MultiResolutionSTFTLoss(center=flag), "center"),
+        (lambda flag: ks.MelScale(n_fft=64, sample_rate=16000, htk=flag), "htk"),
+        (lambda flag: ks.losses.SISDRLoss(zero_mean=flag), "zero_mean"),
+        (lambda flag: ks.metrics.SISDR(broadcast_channels=flag), "broadcast_channels"),
+        (
+            lambda flag: ks.SpectrogramDomain([ks.STFTSplit(64)], sources=2, mixture_consistency=flag),
+            "mixture_consistency",
+        ),
+    ],
+)
+def test_flags_take_true_or_false_only(make, name):
+    # bool(...) read center="False", None, 0.5 or -1 as a setting without a word; numpy's bools are flags
+    assert make(np.bool_(True)).get_config()[name] is True
+    for bad in ("False", None, 1, 0.5):
+        with pytest.raises(ValueError, match=f"^{name} must be True or False; got {bad!r}"):
+            make(bad)

@@ -72,6 +72,16 @@ def _is_number(value):
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 
+def true_or_false(value, name):
+    """`value` as a bool, or a ValueError naming `name` unless it is True or False (`center="False"` is no flag).
+
+    Example: `true_or_false(np.bool_(True), "center")` → `True`.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}.")
+    return bool(value)
+
+
 def positive_int(value, name):
     """`value` as an int, or a ValueError naming `name` unless it is an integer >= 1."""
     if not _is_int(value) or value < 1:

@@ -11,6 +11,7 @@ from keras_spectro.functional.common import (
     safe_sqrt,
     sample_rate_hz,
     standardize_data_format,
+    true_or_false,
 )
 from keras_spectro.functional.constants import DeviceConstants
 from keras_spectro.functional.mel import mel_filters
@@ -94,7 +95,7 @@ class MelScale(InvertibleLayer):
             or (isinstance(norm, (int, float, np.number)) and not isinstance(norm, bool) and norm > 0)
         ):
             raise ValueError(f"norm must be 'slaney', None or a positive number; got {norm!r}.")
-        self.htk, self.norm, self.n_iter = bool(htk), norm, non_negative_int(n_iter, "n_iter")
+        self.htk, self.norm, self.n_iter = true_or_false(htk, "htk"), norm, non_negative_int(n_iter, "n_iter")
         self.data_format = standardize_data_format(data_format)
         filters = mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax, self.htk, norm).astype(
             "float64"
