@@ -181,3 +181,24 @@ def test_flags_take_true_or_false_only(make, name):
     for bad in ("False", None, 1, 0.5):
         with pytest.raises(ValueError, match=f"^{name} must be True or False; got {bad!r}"):
             make(bad)
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda v: ks.MagnitudePhaseScaling(magnitude_scale=v), "magnitude_scale"),
+        (lambda v: ks.MagnitudePhaseScaling(phase_scale=v), "phase_scale"),
+        (lambda v: ks.MagnitudePhaseScaling(phase_shift=v), "phase_shift"),
+        (lambda v: ks.SpectrogramScaler("standard", target_mean=v), "target_mean"),
+        (lambda v: ks.SpectrogramScaler("standard", target_std=v), "target_std"),
+        (lambda v: ks.SpectrogramScaler("minmax", feature_range=(0.0, v)), "feature_range"),
+        (lambda v: ks.MelScale(n_fft=64, sample_rate=16000, fmin=v), "fmin"),
+        (lambda v: ks.MelScale(n_fft=64, sample_rate=16000, fmax=v), "fmax"),
+    ],
+)
+def test_numbers_take_finite_numbers_only(make, name):
+    # float(...) took NaN (NaN images), inf (an infinite range) and True (1.0) without a word
+    assert make(np.float32(2.0)).get_config()[name] in (2.0, [0.0, 2.0])
+    for bad in (float("nan"), float("inf"), True, "2"):
+        with pytest.raises(ValueError, match=f"^{name} must be a"):
+            make(bad)

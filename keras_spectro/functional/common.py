@@ -96,6 +96,13 @@ def non_negative_int(value, name):
     return int(value)
 
 
+def finite_number(value, name):
+    """`value` as a float, or a ValueError naming `name` unless it is a finite number (no bool, no NaN)."""
+    if not _is_number(value) or not abs(value) < float("inf"):
+        raise ValueError(f"{name} must be a finite number; got {value!r}.")
+    return float(value)
+
+
 def positive_number(value, name):
     """`value` as a float, or a ValueError naming `name` unless it is a finite number > 0."""
     if not _is_number(value) or not 0 < value < float("inf"):

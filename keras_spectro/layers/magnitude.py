@@ -6,6 +6,7 @@ import numpy as np
 from keras_spectro.functional.common import (
     check_choice,
     non_negative_int,
+    non_negative_number,
     positive_int,
     positive_number,
     safe_sqrt,
@@ -86,7 +87,8 @@ class MelScale(InvertibleLayer):
         self.sample_rate = sample_rate_hz(sample_rate)
         self.n_fft = positive_int(n_fft, "n_fft")
         self.n_mels = positive_int(n_mels, "n_mels")
-        self.fmin, self.fmax = float(fmin), None if fmax is None else float(fmax)
+        self.fmin = non_negative_number(fmin, "fmin")
+        self.fmax = None if fmax is None else positive_number(fmax, "fmax")
         if not 0 <= self.fmin < (sample_rate / 2 if fmax is None else self.fmax):
             raise ValueError(f"Need 0 <= fmin < fmax (default sample_rate / 2); got fmin={fmin!r}, fmax={fmax!r}.")
         if not (
