@@ -202,3 +202,14 @@ def test_numbers_take_finite_numbers_only(make, name):
     for bad in (float("nan"), float("inf"), True, "2"):
         with pytest.raises(ValueError, match=f"^{name} must be a"):
             make(bad)
+
+
+def test_the_scaler_axis_is_checked_when_made():
+    # axis="frames" failed at adapt with "not all arguments converted", True meant axis 1, np.int64(3) was refused
+    assert ks.SpectrogramScaler("standard", axis=np.int64(3)).get_config()["axis"] == 3
+    assert ks.SpectrogramScaler("standard", axis=[1, np.int32(3)]).get_config()["axis"] == (1, 3)
+    for bad in ("frames", True, 1.0, [True]):
+        with pytest.raises(
+            ValueError, match=re.escape(f'axis must be None, "channels", an int or a tuple of ints; got {bad!r}')
+        ):
+            ks.SpectrogramScaler("standard", axis=bad)

@@ -20,6 +20,17 @@ STATE_KEYS = {"minmax": ("minimum", "maximum"), "standard": ("mean", "m2")}  # p
 RELATIVE_RESOLUTION = 1e-5
 
 
+def _checked_axis(axis):
+    """A scaler's `axis` as its config holds it: None, "channels", an int or a tuple of ints (numpy's too)."""
+    if axis is None or isinstance(axis, str) and axis == "channels":
+        return axis
+    one = isinstance(axis, (int, np.integer))
+    axes = (axis,) if one else tuple(axis) if isinstance(axis, (list, tuple)) else None
+    if axes is None or any(not isinstance(a, (int, np.integer)) or isinstance(a, (bool, np.bool_)) for a in axes):
+        raise ValueError(f'axis must be None, "channels", an int or a tuple of ints; got {axis!r}.')
+    return int(axis) if one else tuple(int(a) for a in axes)
+
+
 @keras.saving.register_keras_serializable(package="keras_spectro")
 class SpectrogramScaler(InvertibleLayer):
     """Scales images by statistics learnt with `adapt()` (or given), with an exact inverse.
@@ -85,7 +96,7 @@ class SpectrogramScaler(InvertibleLayer):
         self.feature_range = (lo, hi)
         self.target_mean = finite_number(target_mean, "target_mean")
         self.target_std = positive_number(target_std, "target_std")
-        self.axis = axis if axis is None or isinstance(axis, (int, str)) else tuple(axis)
+        self.axis = _checked_axis(axis)
         self.data_format = standardize_data_format(data_format)
         self._given = {k: None if given[k] is None else np.asarray(given[k], "float64") for k in names}
         _check_statistics(self._given, mode)
