@@ -213,3 +213,11 @@ def test_the_scaler_axis_is_checked_when_made():
             ValueError, match=re.escape(f'axis must be None, "channels", an int or a tuple of ints; got {bad!r}')
         ):
             ks.SpectrogramScaler("standard", axis=bad)
+
+
+def test_griffin_lim_options_are_a_dict():
+    # a GriffinLim layer given here failed with "'GriffinLim' object is not iterable"
+    assert ks.STFTSplit(64, representation="magnitude", griffin_lim={"n_iter": 3}).inverse().n_iter == 3
+    for bad in (ks.GriffinLim(64), "n_iter", [("n_iter", 3)]):
+        with pytest.raises(ValueError, match="^griffin_lim takes a dict of GriffinLim options"):
+            ks.STFTSplit(64, representation="magnitude", griffin_lim=bad)
