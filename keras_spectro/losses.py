@@ -26,6 +26,7 @@ from keras_spectro.functional.common import (
     positive_number,
     safe_sqrt,
     standardize_data_format,
+    true_or_false,
 )
 from keras_spectro.functional.mel import mel_filters
 from keras_spectro.functional.spectrum import stft, stft_settings
@@ -190,11 +191,11 @@ class _STFTLossBase(keras.losses.Loss):
         **kwargs,
     ):
         super().__init__(**_float32_policy(kwargs))
-        self.broadcast_channels = bool(broadcast_channels)
+        self.broadcast_channels = true_or_false(broadcast_channels, "broadcast_channels")
         window = (
             window if window is None or isinstance(window, str) else np.asarray(window, "float64").tolist()
         )  # a JSON config
-        self.window, self.center, self.pad_mode = window, bool(center), pad_mode
+        self.window, self.center, self.pad_mode = window, true_or_false(center, "center"), pad_mode
         self.sc_weight = non_negative_number(sc_weight, "sc_weight")
         self.log_mag_weight = non_negative_number(log_mag_weight, "log_mag_weight")
         self.lin_mag_weight = non_negative_number(lin_mag_weight, "lin_mag_weight")
@@ -427,9 +428,9 @@ class _SDRLossBase(keras.losses.Loss):
 
     def __init__(self, zero_mean, eps, data_format, broadcast_channels=False, **kwargs):
         super().__init__(**_float32_policy(kwargs))
-        self.zero_mean, self.eps = bool(zero_mean), positive_number(eps, "eps")
+        self.zero_mean, self.eps = true_or_false(zero_mean, "zero_mean"), positive_number(eps, "eps")
         self.data_format = standardize_data_format(data_format)
-        self.broadcast_channels = bool(broadcast_channels)
+        self.broadcast_channels = true_or_false(broadcast_channels, "broadcast_channels")
 
     def call(self, y_true, y_pred):
         y_true = check_pair(

@@ -12,7 +12,7 @@ model.compile(optimizer="adam", loss=ks.losses.SISDRLoss(), metrics=[ks.metrics.
 
 import keras
 
-from keras_spectro.functional.common import positive_number, standardize_data_format
+from keras_spectro.functional.common import positive_number, standardize_data_format, true_or_false
 from keras_spectro.losses import _waves_first, check_pair, signal_to_distortion_db
 
 
@@ -22,9 +22,9 @@ class _SDRMetricBase(keras.metrics.Mean):
     def __init__(self, zero_mean, eps, data_format, name, broadcast_channels=False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(name=name, **kwargs)
-        self.zero_mean, self.eps = bool(zero_mean), positive_number(eps, "eps")
+        self.zero_mean, self.eps = true_or_false(zero_mean, "zero_mean"), positive_number(eps, "eps")
         self.data_format = standardize_data_format(data_format)
-        self.broadcast_channels = bool(broadcast_channels)
+        self.broadcast_channels = true_or_false(broadcast_channels, "broadcast_channels")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = check_pair(

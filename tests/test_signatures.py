@@ -157,3 +157,67 @@ def test_the_shared_checks_name_the_argument_and_keep_the_value():
     assert [common.channel_axis(r, "channels_last") for r in (3, 4)] == [2, 3]
     assert common.channel_axis(4, "channels_first") == 1
     assert safe_reciprocal(np, np.array([0.0, 1e-12, 2.0]), 1e-8).tolist() == [1.0, 1.0, 0.5]
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda flag: ks.STFTSplit(64, center=flag), "center"),
+        (lambda flag: ks.InverseSTFTSplit(64, center=flag), "center"),
+        (lambda flag: ks.GriffinLim(64, center=flag), "center"),
+        (lambda flag: ks.losses.MultiResolutionSTFTLoss(center=flag), "center"),
+        (lambda flag: ks.MelScale(n_fft=64, sample_rate=16000, htk=flag), "htk"),
+        (lambda flag: ks.losses.SISDRLoss(zero_mean=flag), "zero_mean"),
+        (lambda flag: ks.metrics.SISDR(broadcast_channels=flag), "broadcast_channels"),
+        (
+            lambda flag: ks.SpectrogramDomain([ks.STFTSplit(64)], sources=2, mixture_consistency=flag),
+            "mixture_consistency",
+        ),
+    ],
+)
+def test_flags_take_true_or_false_only(make, name):
+    # bool(...) read center="False", None, 0.5 or -1 as a setting without a word; numpy's bools are flags
+    assert make(np.bool_(True)).get_config()[name] is True
+    for bad in ("False", None, 1, 0.5):
+        with pytest.raises(ValueError, match=f"^{name} must be True or False; got {bad!r}"):
+            make(bad)
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda v: ks.MagnitudePhaseScaling(magnitude_scale=v), "magnitude_scale"),
+        (lambda v: ks.MagnitudePhaseScaling(phase_scale=v), "phase_scale"),
+        (lambda v: ks.MagnitudePhaseScaling(phase_shift=v), "phase_shift"),
+        (lambda v: ks.SpectrogramScaler("standard", target_mean=v), "target_mean"),
+        (lambda v: ks.SpectrogramScaler("standard", target_std=v), "target_std"),
+        (lambda v: ks.SpectrogramScaler("minmax", feature_range=(0.0, v)), "feature_range"),
+        (lambda v: ks.MelScale(n_fft=64, sample_rate=16000, fmin=v), "fmin"),
+        (lambda v: ks.MelScale(n_fft=64, sample_rate=16000, fmax=v), "fmax"),
+    ],
+)
+def test_numbers_take_finite_numbers_only(make, name):
+    # float(...) took NaN (NaN images), inf (an infinite range) and True (1.0) without a word
+    assert make(np.float32(2.0)).get_config()[name] in (2.0, [0.0, 2.0])
+    for bad in (float("nan"), float("inf"), True, "2"):
+        with pytest.raises(ValueError, match=f"^{name} must be a"):
+            make(bad)
+
+
+def test_the_scaler_axis_is_checked_when_made():
+    # axis="frames" failed at adapt with "not all arguments converted", True meant axis 1, np.int64(3) was refused
+    assert ks.SpectrogramScaler("standard", axis=np.int64(3)).get_config()["axis"] == 3
+    assert ks.SpectrogramScaler("standard", axis=[1, np.int32(3)]).get_config()["axis"] == (1, 3)
+    for bad in ("frames", True, 1.0, [True]):
+        with pytest.raises(
+            ValueError, match=re.escape(f'axis must be None, "channels", an int or a tuple of ints; got {bad!r}')
+        ):
+            ks.SpectrogramScaler("standard", axis=bad)
+
+
+def test_griffin_lim_options_are_a_dict():
+    # a GriffinLim layer given here failed with "'GriffinLim' object is not iterable"
+    assert ks.STFTSplit(64, representation="magnitude", griffin_lim={"n_iter": 3}).inverse().n_iter == 3
+    for bad in (ks.GriffinLim(64), "n_iter", [("n_iter", 3)]):
+        with pytest.raises(ValueError, match="^griffin_lim takes a dict of GriffinLim options"):
+            ks.STFTSplit(64, representation="magnitude", griffin_lim=bad)

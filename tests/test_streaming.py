@@ -219,6 +219,7 @@ def test_the_stream_command(models, tmp_path, capsys):
 
     models["mag_phase", True].save(tmp_path / "m.keras")
     soundfile.write(tmp_path / "in.wav", SIGNAL * 0.1, 16000, subtype="FLOAT")
+    threads = _torch_threads()
     assert (
         cli.main(
             [
@@ -234,11 +235,20 @@ def test_the_stream_command(models, tmp_path, capsys):
         == 0
     )
     assert "latency 111 samples" in capsys.readouterr().out
+    assert _torch_threads() == threads  # one thread while streaming, then the caller's count again
     out, _ = soundfile.read(tmp_path / "out.wav", dtype="float32")
     assert_exact(out, _whole(models["mag_phase", True], SIGNAL * 0.1))
     assert (
         cli.main(["stream", str(tmp_path / "m.keras"), str(tmp_path / "in.wav"), "-o", str(tmp_path / "out.mp3")]) == 1
     )
+
+
+def _torch_threads():
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    return torch.get_num_threads()
 
 
 @pytest.mark.parametrize("n_fft, hop", [(64, 32), (63, 16)])

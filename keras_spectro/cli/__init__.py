@@ -1,6 +1,7 @@
 """The `keras-spectro` command: show, roundtrip, apply, stream, demo."""
 
 import argparse
+import contextlib
 import os
 import pathlib
 import sys
@@ -148,10 +149,6 @@ def stream(args):
     except Exception as error:  # Keras raises many kinds here, often over several lines
         raise ValueError(f"{args.model}: not a Keras model that loads ({error})") from None
     streamer = Streamer(model, compiled=True)  # compiled per shape on TensorFlow and JAX: 8-20x faster per block
-    if keras.backend.backend() == "torch":  # small ops per block: real-time factor 0.68 on one thread, 11.4 on the pool
-        import torch
-
-        torch.set_num_threads(1)
     if streamer.domain.sample_rate is not None and streamer.domain.sample_rate != rate:
         raise ValueError(
             f"{args.source}: recorded at {rate} Hz but the model is made for {streamer.domain.sample_rate} Hz."
@@ -159,13 +156,14 @@ def stream(args):
     if wave.shape[1] != streamer.channels:
         raise ValueError(f"{args.source}: {wave.shape[1]} channel(s) but the model takes {streamer.channels}.")
     block = max(1, round(args.block_ms * rate / 1000))
-    streamer.warm_up(block)  # every shape compiled before the first block, as a live stream would need
     outs, times = [], []
-    for start in range(0, len(wave), block):  # as a live source delivers it
-        begin = time.perf_counter()
-        outs.append(streamer.process(wave[start : start + block]))
-        times.append(time.perf_counter() - begin)
-    outs.append(streamer.flush())
+    with _one_torch_thread():  # small ops per block: real-time factor 0.68 on one thread, 11.4 on the pool
+        streamer.warm_up(block)  # every shape compiled before the first block, as a live stream would need
+        for start in range(0, len(wave), block):  # as a live source delivers it
+            begin = time.perf_counter()
+            outs.append(streamer.process(wave[start : start + block]))
+            times.append(time.perf_counter() - begin)
+        outs.append(streamer.flush())
     out = np.concatenate(outs)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{args.model}: the output holds NaN or inf; nothing written.")
@@ -178,6 +176,24 @@ def stream(args):
     print(
         f"latency {streamer.latency} samples ({1000 * streamer.latency / rate:.1f} ms); real-time factor mean {mean:.3f}, worst block {worst:.3f}"
     )
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """On PyTorch, runs the block on one intra-op thread, then gives back the caller's count (`main` runs in-process too)."""
+    import keras
+
+    if keras.backend.backend() != "torch":
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def roundtrip(args):

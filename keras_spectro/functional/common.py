@@ -72,6 +72,16 @@ def _is_number(value):
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 
+def true_or_false(value, name):
+    """`value` as a bool, or a ValueError naming `name` unless it is True or False (`center="False"` is no flag).
+
+    Example: `true_or_false(np.bool_(True), "center")` → `True`.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}.")
+    return bool(value)
+
+
 def positive_int(value, name):
     """`value` as an int, or a ValueError naming `name` unless it is an integer >= 1."""
     if not _is_int(value) or value < 1:
@@ -84,6 +94,13 @@ def non_negative_int(value, name):
     if not _is_int(value) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer; got {value!r}.")
     return int(value)
+
+
+def finite_number(value, name):
+    """`value` as a float, or a ValueError naming `name` unless it is a finite number (no bool, no NaN)."""
+    if not _is_number(value) or not abs(value) < float("inf"):
+        raise ValueError(f"{name} must be a finite number; got {value!r}.")
+    return float(value)
 
 
 def positive_number(value, name):

@@ -16,6 +16,7 @@ from keras_spectro.functional.common import (
     positive_int,
     safe_sqrt,
     standardize_data_format,
+    true_or_false,
 )
 from keras_spectro.functional.constants import DeviceConstants
 from keras_spectro.functional.framing import (
@@ -60,7 +61,7 @@ class STFTSettings:
         check_choice(pad_mode, PAD_MODES, "pad_mode")
         check_choice(dft, sorted(TRANSFORMS), "dft")
         self.window = window if window is None or isinstance(window, str) else np.asarray(window).tolist()
-        self.center = bool(center)
+        self.center = true_or_false(center, "center")
         self.pad_mode = pad_mode
         self.dft = dft
         self.window_values = make_window(window, self.win_length, self.n_fft)

@@ -9,6 +9,7 @@ from keras_spectro.functional.common import (
     is_runtime,
     positive_int,
     standardize_data_format,
+    true_or_false,
 )
 from keras_spectro.layers.base import InvertibleLayer, SpectroLayer
 from keras_spectro.layers.pipeline import SpectrogramPipeline
@@ -91,8 +92,7 @@ class SpectrogramDomain(SpectroLayer):
         self.network = network
         self.data_format = standardize_data_format(data_format)
         self.sources = positive_int(sources, "sources")
-        if not isinstance(mixture_consistency, bool):
-            raise ValueError(f"mixture_consistency must be True or False; got {mixture_consistency!r}.")
+        mixture_consistency = true_or_false(mixture_consistency, "mixture_consistency")
         if mixture_consistency and self.sources == 1:
             raise ValueError("mixture_consistency=True shares the mixture among sources: it needs sources > 1.")
         self.mixture_consistency = mixture_consistency

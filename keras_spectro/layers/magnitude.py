@@ -6,11 +6,13 @@ import numpy as np
 from keras_spectro.functional.common import (
     check_choice,
     non_negative_int,
+    non_negative_number,
     positive_int,
     positive_number,
     safe_sqrt,
     sample_rate_hz,
     standardize_data_format,
+    true_or_false,
 )
 from keras_spectro.functional.constants import DeviceConstants
 from keras_spectro.functional.mel import mel_filters
@@ -85,7 +87,8 @@ class MelScale(InvertibleLayer):
         self.sample_rate = sample_rate_hz(sample_rate)
         self.n_fft = positive_int(n_fft, "n_fft")
         self.n_mels = positive_int(n_mels, "n_mels")
-        self.fmin, self.fmax = float(fmin), None if fmax is None else float(fmax)
+        self.fmin = non_negative_number(fmin, "fmin")
+        self.fmax = None if fmax is None else positive_number(fmax, "fmax")
         if not 0 <= self.fmin < (sample_rate / 2 if fmax is None else self.fmax):
             raise ValueError(f"Need 0 <= fmin < fmax (default sample_rate / 2); got fmin={fmin!r}, fmax={fmax!r}.")
         if not (
@@ -94,7 +97,7 @@ class MelScale(InvertibleLayer):
             or (isinstance(norm, (int, float, np.number)) and not isinstance(norm, bool) and norm > 0)
         ):
             raise ValueError(f"norm must be 'slaney', None or a positive number; got {norm!r}.")
-        self.htk, self.norm, self.n_iter = bool(htk), norm, non_negative_int(n_iter, "n_iter")
+        self.htk, self.norm, self.n_iter = true_or_false(htk, "htk"), norm, non_negative_int(n_iter, "n_iter")
         self.data_format = standardize_data_format(data_format)
         filters = mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax, self.htk, norm).astype(
             "float64"

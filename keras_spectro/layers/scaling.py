@@ -3,7 +3,14 @@
 import keras
 import numpy as np
 
-from keras_spectro.functional.common import channel_axis, check_choice, refuse_at_run_time, standardize_data_format
+from keras_spectro.functional.common import (
+    channel_axis,
+    check_choice,
+    finite_number,
+    positive_number,
+    refuse_at_run_time,
+    standardize_data_format,
+)
 from keras_spectro.functional.constants import DeviceConstants
 from keras_spectro.layers.base import InvertibleLayer, current_value, get_stateless_scope
 
@@ -11,6 +18,17 @@ MODES = {"minmax": ("minimum", "maximum"), "standard": ("mean", "variance")}
 STATE_KEYS = {"minmax": ("minimum", "maximum"), "standard": ("mean", "m2")}  # partial states' arrays
 # A range or std below this share of the values' size is float32 rounding, not a spread (~100 ulps).
 RELATIVE_RESOLUTION = 1e-5
+
+
+def _checked_axis(axis):
+    """A scaler's `axis` as its config holds it: None, "channels", an int or a tuple of ints (numpy's too)."""
+    if axis is None or isinstance(axis, str) and axis == "channels":
+        return axis
+    one = isinstance(axis, (int, np.integer))
+    axes = (axis,) if one else tuple(axis) if isinstance(axis, (list, tuple)) else None
+    if axes is None or any(not isinstance(a, (int, np.integer)) or isinstance(a, (bool, np.bool_)) for a in axes):
+        raise ValueError(f'axis must be None, "channels", an int or a tuple of ints; got {axis!r}.')
+    return int(axis) if one else tuple(int(a) for a in axes)
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
@@ -64,11 +82,9 @@ class SpectrogramScaler(InvertibleLayer):
     ):
         super().__init__(**kwargs)
         check_choice(mode, sorted(MODES), "mode")
-        lo, hi = (float(v) for v in feature_range)
+        lo, hi = (finite_number(v, "feature_range") for v in feature_range)
         if not lo < hi:
             raise ValueError(f"feature_range must be (lo, hi) with lo < hi; got {feature_range!r}.")
-        if not target_std > 0:
-            raise ValueError(f"target_std must be positive; got {target_std!r}.")
         given = {"minimum": minimum, "maximum": maximum, "mean": mean, "variance": variance}
         names = MODES[mode]
         wrong = [k for k, v in given.items() if v is not None and k not in names]
@@ -78,9 +94,9 @@ class SpectrogramScaler(InvertibleLayer):
             )
         self.mode = mode
         self.feature_range = (lo, hi)
-        self.target_mean = float(target_mean)
-        self.target_std = float(target_std)
-        self.axis = axis if axis is None or isinstance(axis, (int, str)) else tuple(axis)
+        self.target_mean = finite_number(target_mean, "target_mean")
+        self.target_std = positive_number(target_std, "target_std")
+        self.axis = _checked_axis(axis)
         self.data_format = standardize_data_format(data_format)
         self._given = {k: None if given[k] is None else np.asarray(given[k], "float64") for k in names}
         _check_statistics(self._given, mode)
@@ -337,11 +353,11 @@ class MagnitudePhaseScaling(InvertibleLayer):
 
     def __init__(self, magnitude_scale=1.0, phase_scale=np.pi, phase_shift=np.pi, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if magnitude_scale == 0 or phase_scale == 0:
+        self.magnitude_scale = finite_number(magnitude_scale, "magnitude_scale")
+        self.phase_scale = finite_number(phase_scale, "phase_scale")
+        self.phase_shift = finite_number(phase_shift, "phase_shift")
+        if self.magnitude_scale == 0 or self.phase_scale == 0:
             raise ValueError("magnitude_scale and phase_scale must be non-zero.")
-        self.magnitude_scale = float(magnitude_scale)
-        self.phase_scale = float(phase_scale)
-        self.phase_shift = float(phase_shift)
         self.data_format = standardize_data_format(data_format)
 
     def build(self, input_shape):

@@ -75,6 +75,10 @@ class STFTSplit(_STFTLayer):
             dft=dft,
             **kwargs,
         )
+        if griffin_lim is not None and not isinstance(griffin_lim, dict):
+            raise ValueError(
+                f"griffin_lim takes a dict of GriffinLim options, e.g. {{'n_iter': 64}}; got {griffin_lim!r}."
+            )
         if griffin_lim and self.representation != "magnitude":
             raise ValueError(f"griffin_lim options need representation='magnitude'; got {self.representation!r}.")
         unknown = set(griffin_lim or {}) - set(GRIFFIN_LIM_OPTIONS)
