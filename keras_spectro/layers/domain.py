@@ -225,13 +225,16 @@ class SpectrogramDomain(SpectroLayer):
     def _checked_network(self, images):
         """The network's images, refused (now, or as a TensorFlow graph runs) unless they have the shape expected."""
         b = self.backend
-        if b.name == "tensorflow" and keras.backend.backend() != "tensorflow":
+        try:
+            out = self.network(images)
+        except Exception as error:  # each backend raises its own kind for tf.data's symbolic tensors
+            if b.name != "tensorflow" or keras.backend.backend() == "tensorflow":
+                raise
             raise ValueError(
-                f"{self.name}: a SpectrogramDomain with a network runs inside tf.data only on the TensorFlow backend: "
-                f"the network's Keras layers compute with the {keras.backend.backend()} backend, which cannot take "
-                "tf.data's symbolic tensors. Map the pipeline alone in tf.data, or call the model outside it."
-            )
-        out = self.network(images)
+                f"{self.name}: inside tf.data the network gets TensorFlow tensors, which its layers cannot take "
+                f"on the {keras.backend.backend()} backend (only layers written with `self.backend` ops can). "
+                "Map the pipeline alone in tf.data, or call the model outside it, or use the TensorFlow backend."
+            ) from error
         before, after = self._network_shape(b.core.shape(images)), b.core.shape(out)
         message = self._refusal(tuple(images.shape), tuple(out.shape))
         if len(before) != len(after):
