@@ -138,3 +138,14 @@ def test_onnx_from_jax_takes_any_batch_at_a_fixed_length(model, tmp_path):
     for batch in (1, 3):
         x = np.random.default_rng(batch).uniform(-1, 1, (batch,) + SHAPES[0][1:]).astype("float32")
         _close(session.run(None, {entry.name: x})[0], model(x))
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="JAX's export traces the length as a symbol")
+def test_jax_export_of_a_length_that_may_need_padding_asks_for_a_fixed_length(tmp_path):
+    domain = ks.SpectrogramDomain([ks.STFTSplit(n_fft=256, hop_length=128, dft="matmul")])  # 50 %: some lengths padded
+    model = keras.Sequential([keras.Input((None, 1)), domain])
+    with pytest.raises(ValueError, match="export with a fixed length"):
+        model.export(tmp_path / "dynamic", format="tf_saved_model")
+    model.export(tmp_path / "fixed", format="tf_saved_model", input_signature=_signature((1, 1000, 1)))
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 1000, 1)).astype("float32")
+    _close(tf.saved_model.load(str(tmp_path / "fixed")).serve(x).numpy(), x)

@@ -174,17 +174,26 @@ def checked(b, output, conditions):
         return tf.identity(output)
 
 
-def refuse_at_run_time(b, output, condition, message):
+def refuse_at_run_time(b, output, condition, message, stored=None):
     """`output`, made to raise `message` when the scalar `condition` is false as the computation runs.
 
     For a state that cannot be read when a function is traced: TensorFlow gets an
     `Assert`; JAX (inside its `fit`/`predict`, which hide variable values) a host
-    callback that raises RuntimeError; elsewhere the value is always readable.
+    callback that raises RuntimeError; elsewhere the value is always readable. A JAX
+    function traced into a TensorFlow graph (`model.export` through jax2tf) cannot hold
+    a host callback: there `stored()`, the condition on the stored values that the
+    export writes, is checked at once (a RuntimeError now instead of one as it runs).
     """
     if b.name == "tensorflow":
         return checked(b, output, [(condition, message)])
     if b.name == "jax":
         import jax
+
+        tf = sys.modules.get("tensorflow")
+        if tf is not None and not tf.executing_eagerly():  # jax2tf: traced inside a TensorFlow graph
+            if stored is not None and not stored():
+                raise RuntimeError(message)
+            return output
 
         def refuse(ok):
             if not ok:

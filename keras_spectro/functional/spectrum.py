@@ -108,6 +108,14 @@ class STFTSettings:
         if not self.center:
             return samples
         short, residues = self._coverage_tables
+        if not (short.any() or residues.any()):  # every length is covered (e.g. Hann at 75 % overlap)
+            return samples
+        if not is_known(samples) and b.name == "jax":  # a symbolic length: JAX export with shape polymorphism
+            raise ValueError(
+                f"With n_fft={self.n_fft} and hop_length={self.hop_length} some lengths are padded to be covered "
+                "by the window, which a JAX export with a length known only at run time cannot do: export with a "
+                "fixed length (input_signature=[keras.InputSpec(shape=(batch, samples, channels))])."
+            )
         limit = len(short)
         reach = self.n_fft // 2 - (self.n_fft - self.win_length) // 2  # from a frame's centre to its window's start
         if is_known(samples):

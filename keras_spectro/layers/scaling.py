@@ -185,7 +185,11 @@ class SpectrogramScaler(InvertibleLayer):
         gain, offset = self._affine()
         if adapted is None:
             inputs = refuse_at_run_time(
-                self.backend, inputs, self.convert_weight(self.count) > 0, self._not_adapted_message()
+                self.backend,
+                inputs,
+                self.convert_weight(self.count) > 0,
+                self._not_adapted_message(),
+                stored=lambda: float(keras.ops.convert_to_numpy(self.count._value)) > 0,
             )
         return inputs, gain, offset
 
