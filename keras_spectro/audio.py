@@ -5,8 +5,9 @@ import os
 import keras
 import numpy as np
 
+from keras_spectro.audio_io import open_audio, resampled_length  # noqa: F401
 from keras_spectro.corpus import process_files  # noqa: F401
-from keras_spectro.files import open_audio, process_file, resampled_length  # noqa: F401
+from keras_spectro.files import process_file  # noqa: F401
 from keras_spectro.functional.common import positive_int
 from keras_spectro.loading import _apply_to_waves, _refuse_pipeline_in_processes, load_audio  # noqa: F401
 from keras_spectro.mixtures import MixtureDataset  # noqa: F401

@@ -12,7 +12,17 @@ import numpy as np
 import soundfile
 
 from keras_spectro import files
-from keras_spectro.files import FORMATS, Crossfade, atomic_write, atomic_writes, check_target
+from keras_spectro.audio_io import (
+    FORMATS,
+    BlockWriter,
+    atomic_write,
+    atomic_writes,
+    check_target,
+    open_audio,
+    read_part,
+    target_subtype,
+)
+from keras_spectro.files import Crossfade
 
 # every extension libsndfile reads by itself, by its format names, plus the usual aliases (headerless RAW needs settings)
 EXTENSIONS = ({f".{name.lower()}" for name in soundfile.available_formats()} | {".aif", ".oga", ".opus"}) - {".raw"}
@@ -250,7 +260,7 @@ def plan(sources, target, count, overwrite):
     decided, todo = [], []
     for row in rows:
         try:
-            with files.open_audio(row["source"]) as file:
+            with open_audio(row["source"]) as file:
                 row["seconds"] = file.frames / file.samplerate
             for path in row["targets"]:
                 real = os.path.realpath(path)
@@ -314,7 +324,7 @@ class _Job:
 
     def _open(self, parts, options, pad):
         row = self.row
-        self.file = self.stack.enter_context(files.open_audio(row["source"]))
+        self.file = self.stack.enter_context(open_audio(row["source"]))
         self.rate = parts.check_source(self.file, options["resample"])
         self.total, self.starts, self.sizes, (_, overlap, self.length, _) = parts.chunks(
             self.file, self.rate, options["chunk_seconds"], options["overlap_seconds"]
@@ -327,13 +337,11 @@ class _Job:
         for path in row["targets"]:
             self._folder(os.path.dirname(os.path.abspath(path)))
         fmts = [check_target(row["source"], path) for path in row["targets"]]
-        subtypes = [
-            files.target_subtype(fmt, self.file, options["subtype"], path) for fmt, path in zip(fmts, row["targets"])
-        ]
+        subtypes = [target_subtype(fmt, self.file, options["subtype"], path) for fmt, path in zip(fmts, row["targets"])]
         temporaries = self.stack.enter_context(atomic_writes(row["targets"]))
         self.writers = []
         for temporary, path, fmt, subtype in zip(temporaries, row["targets"], fmts, subtypes):
-            writer = files._Writer(temporary, path, fmt, subtype, self.file, self.rate, options["clip"])
+            writer = BlockWriter(temporary, path, fmt, subtype, self.file, self.rate, options["clip"])
             self.stack.callback(writer.close)
             self.writers.append(writer)
         self.next, self.credited = 0, 0
@@ -352,7 +360,7 @@ class _Job:
     def read(self):
         """The samples of the next chunk, and the size to run them at (zero-padded)."""
         start, size = self.starts[self.next], self.sizes[self.next]
-        wave = files.read_chunk(self.file, start, min(start + self.length, self.total), self.rate)
+        wave = read_part(self.file, start, min(start + self.length, self.total), self.rate)
         self.next += 1
         return wave, size
 

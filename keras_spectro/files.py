@@ -1,123 +1,30 @@
-"""Long recordings piece by piece: `open_audio` and `process_file` (also in `keras_spectro.audio`)."""
+"""Long recordings piece by piece: `process_file` (public in `keras_spectro.audio`), and what `process_files` shares."""
 
-import contextlib
-import io
 import math
 import os
-import secrets
 import signal
 import threading
-import warnings
 
 import keras
 import numpy as np
-import soundfile
 
+from keras_spectro.audio_io import (
+    BlockWriter,
+    atomic_writes,
+    check_target,
+    open_audio,
+    read_part,
+    resampled_length,
+    target_subtype,
+)
 from keras_spectro.layers.domain import SpectrogramDomain
 from keras_spectro.layers.padding import AudioPadding
 from keras_spectro.layers.pipeline import SpectrogramPipeline
 from keras_spectro.layers.stft import InverseSTFTSplit, STFTSplit
 
-FORMATS = {".wav": "WAV", ".flac": "FLAC"}
-UNBOUNDED = ("FLOAT", "DOUBLE")  # subtypes that hold values beyond [-1, 1]
-BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}  # others: 8 bits (the coarsest)
-
-
-def fit_to_subtype(block, subtype, clip, rate, offset=0):
-    """`block` `(samples, channels)` made to fit what `subtype` holds: (block, samples clipped).
-
-    FLOAT and DOUBLE hold anything. Other subtypes hold [-1, 1]: values within half a step of
-    the subtype beyond it (float rounding of a 0 dBFS recording) become ±1 silently; further
-    ones raise a ValueError naming the peak and its time (`offset`: the block's first sample
-    in the file), or with `clip` are clipped and counted.
-
-    Example: `fit_to_subtype(np.array([[1.00001]], "float32"), "PCM_16", False, 16000)` → ([[1.0]], 0).
-    """
-    if subtype in UNBOUNDED or not block.size:
-        return block, 0
-    limit = 1.0 + 0.5 / 2 ** (BITS.get(subtype, 8) - 1)  # half an LSB
-    where = int(np.abs(block).max(axis=1).argmax())
-    peak = float(np.abs(block[where]).max())
-    if peak > limit and not clip:
-        raise ValueError(
-            f"The model's output reaches {peak:.4g} at {(offset + where) / rate:.3f} s, beyond the [-1, 1] "
-            f"that {subtype} holds; nothing was written. "
-            "Pass clip=True (--clip) to clip it, or write a FLOAT WAV."
-        )
-    return np.clip(block, -1, 1), int(np.count_nonzero(np.abs(block) > limit))
-
 
 class Terminated(SystemExit):
     """Raised inside `process_file` on SIGTERM (after its cleanup), with exit code 128 + 15."""
-
-
-def open_audio(path):
-    """Opens an audio file for reading (a `soundfile.SoundFile`), with errors that name it.
-
-    Example: `with open_audio("long.flac") as file: print(file.frames, file.samplerate)`
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such audio file.")
-    try:
-        file = soundfile.SoundFile(path)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
-        raise ValueError(f"{path}: not an audio file that can be read ({error}).") from None
-    if file.frames <= 0:
-        file.close()
-        raise ValueError(f"{path}: the file holds no samples.")
-    return file
-
-
-def read_frames(file, start, stop):
-    """Samples `start:stop` of an open file as float32 `(samples, channels)`; only those are read."""
-    try:
-        file.seek(start)
-        return file.read(stop - start, dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError) as error:
-        raise ValueError(f"{file.name}: not an audio file that can be read ({error}).") from None
-
-
-def resampled_length(frames, rate, new_rate):
-    """The sample count of `frames` samples converted from `rate` to `new_rate` (as soxr rounds it)."""
-    return (2 * frames * new_rate + rate) // (2 * rate)
-
-
-def _soxr():
-    try:
-        import soxr
-    except ImportError:
-        raise ImportError('resample=True needs soxr: pip install "keras_spectro[resample]"') from None
-    return soxr
-
-
-def read_resampled(file, start, stop, rate):
-    """Samples `start:stop` at `rate` of an open file: reads that part plus some context and converts it."""
-    soxr = _soxr()
-    source = file.samplerate
-    common = math.gcd(source, rate)
-    context = 1024 * -(-source // rate)  # 4x the longest filter measured for soxr "HQ"
-    # a part that starts where a source and an output sample coincide converts as the whole file does
-    first = max(0, (start * source // rate - context) // (source // common))
-    wave = read_frames(file, first * (source // common), min(file.frames, -(-stop * source // rate) + context))
-    skip = start - first * (rate // common)
-    return soxr.resample(wave, source, rate, quality="HQ")[skip : skip + stop - start]
-
-
-def check_target(source, target):
-    """The target's format (`"WAV"` or `"FLAC"`), after checking that `target` can be written and is not `source`."""
-    source, target = os.fspath(source), os.fspath(target)
-    fmt = FORMATS.get(os.path.splitext(target)[1].lower())
-    if fmt is None:
-        raise ValueError(f"{target}: the target must end in .wav or .flac (it picks the format).")
-    folder = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{target}: the folder {folder} does not exist.")
-    if os.path.isdir(target):
-        raise IsADirectoryError(f"{target}: is a folder, not a file name.")
-    if os.path.exists(target) and os.path.exists(source) and os.path.samefile(source, target):
-        raise ValueError(f"{target}: is the source recording itself; write the result to another file.")
-    return fmt
 
 
 def process_file(
@@ -207,7 +114,7 @@ def process_file(
             with atomic_writes(targets) as temporaries:
                 try:
                     for temporary, path in zip(temporaries, targets):
-                        writers.append(_Writer(temporary, path, fmt, subtype, file, rate, clip))
+                        writers.append(BlockWriter(temporary, path, fmt, subtype, file, rate, clip))
 
                     def write(block):  # (samples, sources, channels)
                         for k, writer in enumerate(writers):
@@ -291,15 +198,10 @@ def _process_chunks(model, parts, file, write, starts, sizes, length, total, rat
     and writes the result."""
     join = Crossfade(starts, length, overlap)
     for i, start in enumerate(starts):
-        wave = read_chunk(file, start, min(start + length, total), rate)
+        wave = read_part(file, start, min(start + length, total), rate)
         write(join(_run(model, wave, sizes[i], parts)))
         if progress:
             progress.update(i + 1)
-
-
-def read_chunk(file, start, stop, rate):
-    """Samples `start:stop` at `rate` (the file's, or another with soxr) of an open file."""
-    return read_resampled(file, start, stop, rate) if rate != file.samplerate else read_frames(file, start, stop)
 
 
 class Crossfade:
@@ -325,38 +227,6 @@ class Crossfade:
             self.pending, result = result[keep:] * self.fade, result[:keep]
             self.written += keep
         return result
-
-
-@contextlib.contextmanager
-def atomic_write(path):
-    """Yields a fresh hidden file name beside `path`: renamed to `path` when the block ends, removed if it fails.
-
-    The file appears whole or not at all. Example:
-    `with atomic_write("out.wav") as temporary: soundfile.write(temporary, wave, 44100, format="WAV")`
-    """
-    with atomic_writes([path]) as (temporary,):
-        yield temporary
-
-
-@contextlib.contextmanager
-def atomic_writes(paths):
-    """`atomic_write` for several files: yields one temporary per path; all are renamed when the block ends, or none.
-
-    Example: `with atomic_writes(["a.wav", "b.wav"]) as (a, b): ...`
-    """
-    temporaries = []
-    for path in paths:
-        folder, name = os.path.split(os.path.abspath(path))
-        temporaries.append(os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp"))
-    try:
-        yield temporaries
-        for temporary, path in zip(temporaries, paths):
-            os.replace(temporary, path)
-    except BaseException:
-        for temporary in temporaries:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-        raise
 
 
 def _on_sigterm():
@@ -414,56 +284,6 @@ def check_finite(result):
     bad = result.size - np.count_nonzero(np.isfinite(result))
     if bad:
         raise ValueError(f"The model's output holds {bad} NaN or inf samples; nothing was written.")
-
-
-class _Writer:
-    """Writes blocks at the model's rate into a temporary beside `target`, at the recording's rate; renames it at the end."""
-
-    def __init__(self, temporary, target, fmt, subtype, file, rate, clip):
-        self.target, self.subtype, self.clip, self.clipped = target, subtype, clip, 0
-        self.frames, self.rate, self.done, self.shortfall = file.frames, file.samplerate, 0, 0
-        self.stream = None
-        if rate != file.samplerate:
-            self.stream = _soxr().ResampleStream(rate, file.samplerate, file.channels, dtype="float32", quality="HQ")
-            # model-rate samples past the end (zeros) that still give the recording's full sample count
-            self.shortfall = (
-                max(0, -(-file.frames * rate // file.samplerate) - resampled_length(file.frames, file.samplerate, rate))
-                + 2
-            )
-        self.temporary = temporary
-        self.out = self._do(soundfile.SoundFile, temporary, "x", file.samplerate, file.channels, subtype, format=fmt)
-
-    def _do(self, action, *args, **kwargs):
-        """Runs a soundfile call; its errors name the target, not the temporary."""
-        try:
-            return action(*args, **kwargs)
-        except (soundfile.LibsndfileError, RuntimeError) as error:
-            reason = getattr(error, "error_string", None) or str(error).replace(self.temporary, self.target)
-            raise OSError(f"{self.target}: cannot write {self.subtype} audio ({reason}).") from None
-
-    def __call__(self, block, last=False):
-        if self.stream is not None:
-            block = self.stream.resample_chunk(block, last=last)
-        block = block[: self.frames - self.done]
-        block, clipped = fit_to_subtype(block, self.subtype, self.clip, self.rate, self.done)
-        self.clipped += clipped
-        self._do(self.out.write, block)
-        self.done += len(block)
-
-    def finish(self):
-        if self.stream is not None:
-            self(np.zeros((self.shortfall, self.out.channels), "float32"), last=True)
-        if self.done != self.frames:
-            raise RuntimeError(f"{self.target}: wrote {self.done} samples instead of {self.frames}.")
-        self._do(self.out.close)
-        if self.clipped:
-            warnings.warn(f"{self.target}: {self.clipped} samples outside [-1, 1] were clipped.", stacklevel=3)
-
-    def close(self):
-        try:
-            self.out.close()
-        except (soundfile.LibsndfileError, RuntimeError):
-            pass
 
 
 def _input_channels(model, channels_first=False):
@@ -561,28 +381,6 @@ def _chunk_step(inner, rate, chunk_seconds, overlap_seconds):
             f"chunk_seconds ({chunk_seconds}) must exceed overlap_seconds ({overlap_seconds}) by at least the STFT hop, {hop} samples."
         )
     return step, overlap, step + overlap, hop
-
-
-def target_subtype(fmt, file, subtype, target):
-    """The subtype to write: `subtype`, else the source's when `fmt` can write it, else PCM_24."""
-    if subtype is None:
-        subtype = file.subtype if _writable(fmt, file.subtype, file) else "PCM_24"
-    elif not _writable(fmt, subtype, file):
-        raise ValueError(
-            f"{target}: {fmt} files cannot hold subtype {subtype!r}; pick one of {sorted(soundfile.available_subtypes(fmt))}."
-        )
-    return subtype
-
-
-def _writable(fmt, subtype, file):
-    """Whether libsndfile writes `fmt` files of `subtype` (`check_format` also says yes to some it only reads)."""
-    if not soundfile.check_format(fmt, subtype):
-        return False
-    try:
-        soundfile.SoundFile(io.BytesIO(), "w", file.samplerate, file.channels, subtype, format=fmt).close()
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
-        return False
-    return True
 
 
 def _fade(overlap):

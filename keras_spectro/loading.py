@@ -1,13 +1,14 @@
-"""Reading audio for the datasets: `load_audio` (public as `keras_spectro.audio.load_audio`) and what
-`AudioFileDataset` and `MixtureDataset` share. Its own module so that `audio` (which re-exports
-`MixtureDataset`) and `mixtures` do not import each other."""
+"""`load_audio` (public as `keras_spectro.audio.load_audio`): a file, or a part of it, as the datasets
+want it (padded, channels repeated, resampled), over `audio_io`'s readers; and what `AudioFileDataset`
+and `MixtureDataset` share. Its own module so that `audio` (which re-exports `MixtureDataset`) and
+`mixtures` do not import each other."""
 
 import os
 
 import keras
 import numpy as np
 
-from keras_spectro.files import open_audio, read_frames, read_resampled, resampled_length
+from keras_spectro.audio_io import check_file, open_audio, read_part, resampled_length
 from keras_spectro.functional.common import check_choice, non_negative_int, positive_int
 from keras_spectro.layers.padding import MODES, padding_widths
 
@@ -50,31 +51,20 @@ def load_audio(
     if resample and sample_rate is None:
         raise ValueError("resample=True needs the sample_rate to convert to.")
     with open_audio(path) as file:
-        _check_file(file, sample_rate, channels, resample)
-        rate = file.samplerate
-        convert = sample_rate is not None and rate != sample_rate
-        total = resampled_length(file.frames, rate, sample_rate) if convert else file.frames
+        check_file(file, sample_rate, channels, resample)
+        rate = sample_rate or file.samplerate
+        total = resampled_length(file.frames, file.samplerate, rate)  # file.frames at the file's rate
         if offset >= total:
             raise ValueError(f"{path}: offset {offset} is past the end of the file ({total} samples).")
         start, stop = offset, total if length is None else min(total, offset + length)
         if length is not None and mode == "left":
             start, stop = max(offset, total - length), total
-        wave = read_resampled(file, start, stop, sample_rate) if convert else read_frames(file, start, stop)
+        wave = read_part(file, start, stop, rate)
     if channels is not None and wave.shape[1] != channels:
         wave = np.repeat(wave, channels, axis=1)
     if length is not None and len(wave) < length:
         wave = np.pad(wave, (padding_widths(len(wave), length, mode), (0, 0)))
     return wave
-
-
-def _check_file(file, sample_rate=None, channels=None, resample=False):
-    """A ValueError naming an open file unless it is at `sample_rate` (or `resample`) with `channels` or one channel."""
-    if sample_rate is not None and file.samplerate != sample_rate and not resample:
-        raise ValueError(
-            f"{file.name}: sample rate {file.samplerate} Hz, expected {sample_rate} Hz (pass resample=True to convert it)."
-        )
-    if channels is not None and file.channels not in (1, channels):
-        raise ValueError(f"{file.name}: {file.channels} channels, expected {channels} (only mono is repeated).")
 
 
 def _refuse_pipeline_in_processes(pipeline, pydataset_kwargs):

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from keras_spectro import loading
-from keras_spectro.files import open_audio, resampled_length
+from keras_spectro.audio_io import check_file, open_audio, resampled_length
 from keras_spectro.functional.common import non_negative_int, positive_int, standardize_data_format
 
 SILENCE = 1e-10  # a segment with less energy (sum of squares, all channels) is drawn again
@@ -239,7 +239,7 @@ class MixtureDataset(keras.utils.PyDataset):
     def _sample_count(self, path):
         """The file's sample count at `sample_rate`, after checking its header: a file that cannot be drawn is refused now."""
         with open_audio(path) as file:
-            loading._check_file(file, self.sample_rate, self.channels, self.resample)
+            check_file(file, self.sample_rate, self.channels, self.resample)
             count = resampled_length(file.frames, file.samplerate, self.sample_rate)  # file.frames at the same rate
             if count < 1:
                 raise ValueError(

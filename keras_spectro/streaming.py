@@ -214,7 +214,8 @@ class Streamer:
             x = step(x)
         return x
 
-    def network(self, b, images):
+    def network(self, images):
+        """The domain's network on images (the images themselves without one)."""
         return images if self.domain.network is None else self.domain.network(images, training=False)
 
     def segments(self, b, images):
@@ -339,7 +340,7 @@ class _Step(keras.layers.Layer):
         waves = np_.concatenate([samples, block], axis=1)
         new = s.forward(b, waves[:, : (k - 1) * hop + s.n_fft])
         context = new if images is None else np_.concatenate([images, new], axis=axis)
-        out = _frames(s.network(b, context), s.history, s.history + k, axis, np_)
+        out = _frames(s.network(context), s.history, s.history + k, axis)
         frame = position + np_.array(
             ((p.first - s.lookahead + np.arange(k)) * hop).astype("float32")
         )  # t * hop of the k frames
@@ -359,7 +360,7 @@ class _Step(keras.layers.Layer):
         zeros = np_.zeros((1, s.channels, self.block_size), "float32")
         state = [np_.minimum(position + float(self.block_size), p.cap), waves[:, self.block_size :]]
         if images is not None:
-            state.append(_frames(context, k, None, axis, np_))
+            state.append(_frames(context, k, None, axis))
         state += [
             np_.concatenate([sums[:, :, self.block_size :], zeros], axis=2),
             np_.concatenate([weights[:, self.block_size :], zeros[:, 0]], axis=1),
@@ -409,7 +410,7 @@ class _CompiledStages:
         return lambda x: np.asarray(jitted([v.value for v in variables], x))
 
 
-def _frames(x, start, stop, axis, np_=None):
+def _frames(x, start, stop, axis):
     """`x[..., start:stop, ...]` on the frames `axis` (numpy or backend tensors)."""
     index = [slice(None)] * 4
     index[axis] = slice(start, stop)
@@ -530,7 +531,7 @@ def _network_context(streamer, history, lookahead):
 
     def run(x):
         try:
-            return _to_numpy(streamer.network(b, keras.ops.convert_to_tensor(x)))
+            return _to_numpy(streamer.network(keras.ops.convert_to_tensor(x)))
         except Exception as error:
             raise ValueError(
                 f"Cannot stream the network: it fails on images of other frame counts ({type(error).__name__}: {error})."

@@ -1,4 +1,4 @@
-"""Looking at spectrograms and waveforms (matplotlib), and writing WAV files (soundfile)."""
+"""Looking at spectrograms and waveforms (matplotlib), and writing WAV files (`save_wav`, over `audio_io`)."""
 
 import os
 import warnings
@@ -6,9 +6,8 @@ from typing import Any
 
 import keras
 import numpy as np
-import soundfile
 
-from keras_spectro.files import atomic_write
+from keras_spectro.audio_io import write_audio
 
 REDUCTIONS = {"mean": np.mean, "max": np.max, "min": np.min}
 
@@ -137,20 +136,6 @@ def save_wav(path: str | os.PathLike, wave: Any, sample_rate: int, subtype: str 
 
     Example: `save_wav("denoised.wav", wave, 44100, subtype="PCM_24")`
     """
-    wave = np.asarray(keras.ops.convert_to_numpy(wave), "float32")
-    if wave.ndim not in (1, 2) or wave.size == 0:
-        raise ValueError(f"{path}: expected audio of shape (samples, channels) or (samples,); got {wave.shape}.")
-    bad = wave.size - np.count_nonzero(np.isfinite(wave))
-    if bad:
-        raise ValueError(f"{path}: the audio holds {bad} NaN or inf samples; nothing was written.")
-    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-        raise ValueError(f"{path}: sample_rate must be a positive integer; got {sample_rate!r}.")
-    if subtype not in soundfile.available_subtypes("WAV"):
-        raise ValueError(f"{path}: subtype {subtype!r} is not a WAV subtype; try one of PCM_16, PCM_24, FLOAT.")
-    if subtype.startswith("PCM"):
-        outside = int(np.count_nonzero(np.abs(wave) > 1))
-        if outside:
-            warnings.warn(f"{path}: {outside} samples outside [-1, 1] were clipped.", stacklevel=2)
-            wave = np.clip(wave, -1, 1)
-    with atomic_write(path) as temporary, open(temporary, "xb") as file:
-        soundfile.write(file, wave, int(sample_rate), subtype=subtype, format="WAV")
+    clipped = write_audio(path, keras.ops.convert_to_numpy(wave), sample_rate, subtype, clip=True, fmt="WAV")
+    if clipped:
+        warnings.warn(f"{os.fspath(path)}: {clipped} samples outside [-1, 1] were clipped.", stacklevel=2)

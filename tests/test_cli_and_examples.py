@@ -123,7 +123,7 @@ BACKENDS = {"keras", "tensorflow", "torch", "jax"}
         (["show", "x.wav"], "x.wav: not an audio file", False),
         (["roundtrip", "x.wav"], "x.wav: not an audio file", False),
         (["apply", VOICE, "x.wav", "-o", "y.wav"], "x.wav: not an audio file", False),
-        (["roundtrip", VOICE, "-o", "y.mp3"], "y.mp3: the target must be a .wav or .flac file", False),
+        (["roundtrip", VOICE, "-o", "y.mp3"], "y.mp3: the target must end in .wav or .flac", False),
         (["roundtrip", "missing.wav"], "missing.wav: no such audio file", False),
         (["show", VOICE, "--hop", "0"], "argument --hop: must be a positive integer; got '0'", False),
         (["roundtrip", VOICE, "--n-fft", "0"], "argument --n-fft: must be a positive integer; got '0'", False),

@@ -138,13 +138,13 @@ def test_show_pools_the_same_spectrogram_and_envelope_as_the_whole_part(n_fft, h
 
 SLOW_APPLY = """
 import sys, time
-from keras_spectro import files
-read = files.read_frames
+from keras_spectro import audio_io
+read = audio_io.read_frames
 def slow(*args):
     print("chunk", flush=True)
     time.sleep(0.5)
     return read(*args)
-files.read_frames = slow
+audio_io.read_frames = slow
 from keras_spectro.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -8,8 +8,8 @@ import soundfile
 
 import keras_spectro as ks
 from keras_spectro.audio import process_file
+from keras_spectro.audio_io import fit_to_subtype
 from keras_spectro.cli import main
-from keras_spectro.files import fit_to_subtype
 from keras_spectro.streaming import Streamer, layer_reach
 
 N_FFT, HOP, BINS = 64, 16, 33

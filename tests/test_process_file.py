@@ -8,7 +8,7 @@ import pytest
 import soundfile
 
 import keras_spectro as ks
-from keras_spectro import files
+from keras_spectro import audio_io
 from keras_spectro.audio import process_file
 
 from conftest import DATA, assert_exact
@@ -153,8 +153,8 @@ def test_an_error_midway_leaves_the_old_target_and_no_temporary(tmp_path, record
             raise OSError("disk gone")
         return read(file, start, stop)
 
-    read = files.read_frames
-    monkeypatch.setattr(files, "read_frames", failing)
+    read = audio_io.read_frames
+    monkeypatch.setattr(audio_io, "read_frames", failing)
     with pytest.raises(OSError, match="disk gone"):
         process_file(make_model(1), source, target, chunk_seconds=0.4, overlap_seconds=0.1, verbose=0)
     assert target.read_bytes() == b"old"

@@ -263,13 +263,13 @@ def test_the_command_over_a_folder(tmp_path, corpus, saved, capsys):
 
 SLOW = """
 import sys, time
-from keras_spectro import files
-read = files.read_frames
+from keras_spectro import audio_io
+read = audio_io.read_frames
 def slow(*args):
     print("read", flush=True)
     time.sleep(0.4)
     return read(*args)
-files.read_frames = slow
+audio_io.read_frames = slow
 from keras_spectro.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -60,7 +60,7 @@ def apply(args):
     import time
 
     import keras_spectro as ks
-    from keras_spectro.files import check_target
+    from keras_spectro.audio_io import check_target
 
     (source,) = args.source
     # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
@@ -133,16 +133,14 @@ def stream(args):
     import keras
 
     import keras_spectro as ks
-    from keras_spectro.files import check_target, open_audio, target_subtype
+    from keras_spectro.audio_io import check_target, open_audio, target_subtype
     from keras_spectro.streaming import Streamer
 
     # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
-    if _not_wav_or_flac(args.output):
-        raise ValueError(_not_wav_or_flac(args.output))
+    fmt = check_target(args.source, args.output)  # .wav or .flac, in a folder that exists, not the source
     wave = ks.audio.load_audio(args.source)
-    rate = _rate(args.source)
-    fmt = check_target(args.source, args.output)  # a folder that exists, not the source
     with open_audio(args.source) as file:
+        rate = file.samplerate
         subtype = target_subtype(fmt, file, args.subtype, args.output)  # the source's, as apply writes
     try:
         model = keras.models.load_model(args.model, compile=False)
@@ -201,6 +199,8 @@ def roundtrip(args):
 
     import keras_spectro as ks
 
+    with ks.audio.open_audio(args.file) as file:
+        rate = file.samplerate
     wave = ks.audio.load_audio(args.file)
     stft = ks.STFTSplit(n_fft=args.n_fft, hop_length=args.hop, representation=args.representation)
     images = stft(wave[None])
@@ -208,7 +208,7 @@ def roundtrip(args):
     error = np.abs(back - wave).max()
     snr = 10 * np.log10(np.sum(wave**2) / max(np.sum((back - wave) ** 2), 1e-30))
     out = args.output or f"{pathlib.Path(args.file).stem}_roundtrip.wav"
-    _save(out, back, _rate(args.file))  # .wav: FLOAT; .flac: PCM_24
+    _save(out, back, rate)  # .wav: FLOAT; .flac: PCM_24
     print(f"{args.file}: {tuple(wave.shape)} -> images {tuple(images.shape)} -> {tuple(back.shape)}")
     print(f"max abs error {error:.3e} (peak {np.abs(wave).max():.3f}), SNR {snr:.1f} dB")
     print(f"Wrote {out}")
@@ -220,50 +220,16 @@ def run_demo(args):
     run(out_dir=args.output, epochs=args.epochs)
 
 
-def _unreadable(path):
-    """Why libsndfile cannot read the audio file `path` (one line), or None."""
-    import soundfile
-
-    try:
-        soundfile.info(path)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
-        return f"{path}: not an audio file that can be read ({' '.join(str(error).splitlines())})."
-    return None
-
-
-def _not_wav_or_flac(path):
-    """A one-line refusal unless `path` ends in .wav or .flac, else None."""
-    if os.path.splitext(path)[1].lower() not in (".wav", ".flac"):
-        return f"{path}: the target must be a .wav or .flac file."
-    return None
-
-
 def _save(path, wave, rate, subtype=None, clip=False):
     """Writes `(samples, channels)` to a .wav (FLOAT unless `subtype`) or .flac (PCM_24 unless `subtype`) file, by
     the extension, whole or not at all; values beyond what the subtype holds are refused, or clipped with `clip`,
     as `apply` does."""
-    from keras_spectro.files import atomic_write, fit_to_subtype
+    from keras_spectro.audio_io import target_format, write_audio
 
-    wav = os.path.splitext(path)[1].lower() == ".wav"
-    subtype = (subtype or ("FLOAT" if wav else "PCM_24")).upper()  # FLAC holds integers only
-    wave, clipped = fit_to_subtype(wave, subtype, clip, rate)
+    subtype = (subtype or ("FLOAT" if target_format(path) == "WAV" else "PCM_24")).upper()  # FLAC holds integers only
+    clipped = write_audio(path, wave, rate, subtype, clip)
     if clipped:
         print(f"warning: {path}: {clipped} samples outside [-1, 1] were clipped.", file=sys.stderr)
-    if wav:
-        import keras_spectro as ks
-
-        ks.utils.save_wav(path, wave, rate, subtype=subtype)
-        return
-    import soundfile
-
-    with atomic_write(path) as partial:
-        soundfile.write(partial, wave, rate, subtype=subtype, format="FLAC")
-
-
-def _rate(path):
-    import soundfile
-
-    return soundfile.info(str(path)).samplerate
 
 
 def _number(positive, unit):
@@ -432,6 +398,8 @@ def main(argv=None):
     # TensorFlow reads this once, as it loads; unless the user chose a level, keep its log lines off our one-line errors
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = parser().parse_args(argv)
+    from keras_spectro.audio_io import open_audio, target_format
+
     if getattr(args, "hop", 0) is None:
         args.hop = args.n_fft // 4
     for name, kind in (("model", "model"), ("file", "audio"), ("source", "audio")):
@@ -441,11 +409,13 @@ def main(argv=None):
         if path is not None and not os.path.isfile(path):  # before Keras and the backend load, which takes seconds
             print(f"keras-spectro: error: {path}: no such {kind} file.", file=sys.stderr)
             return 1
-        problem = _unreadable(path) if path is not None and kind == "audio" else None
-        if problem is None and name == "file" and args.command == "roundtrip" and args.output:
-            problem = _not_wav_or_flac(args.output)
-        if problem:
-            print(f"keras-spectro: error: {problem}", file=sys.stderr)
+        try:  # numpy and soundfile only: no Keras yet
+            if path is not None and kind == "audio":
+                open_audio(path).close()
+            if name == "file" and args.command == "roundtrip" and args.output:
+                target_format(args.output)
+        except ValueError as error:
+            print("keras-spectro: error:", " ".join(str(error).splitlines()), file=sys.stderr)
             return 1
     import keras_spectro
 

@@ -8,7 +8,7 @@ recording's length and time grows linearly with it.
 import keras
 import numpy as np
 
-from keras_spectro.files import open_audio, read_frames
+from keras_spectro.audio_io import open_audio, read_frames
 from keras_spectro.functional.spectrum import stft_settings
 from keras_spectro.layers.stft import STFTSplit
 from keras_spectro.utils import new_figure

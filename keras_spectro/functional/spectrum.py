@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from keras_spectro.functional import torch_paths
 from keras_spectro.functional.common import (
     Tensor,
     Window,
@@ -403,7 +404,7 @@ def waves_to_image(b, waves, settings, representation, data_format):
         if settings.center:
             half = settings.n_fft // 2
             padded = b.numpy.pad(x, ((0, 0), (0, 0), (half, half)), mode=settings.pad_mode)
-        image = settings.transform.torch_image(padded, data_format == "channels_last")
+        image = torch_paths.image(settings.transform, padded, data_format == "channels_last")
         if image is not None:
             return image
     real, imag = settings.spectrum(b, x)
@@ -421,13 +422,20 @@ def image_to_waves(b, images, settings, representation, length, data_format):
         frames = b.core.shape(first)[2]
         start = settings.n_fft // 2 if settings.center else 0
         reciprocal = settings.window_sums.reciprocal_like(b, frames, first)
-        signal = settings.transform.torch_inverse(
-            first, second, representation == "mag_phase", reciprocal, start, int(length), data_format == "channels_last"
+        signal = torch_paths.inverse(
+            settings.transform,
+            first,
+            second,
+            representation == "mag_phase",
+            reciprocal,
+            start,
+            int(length),
+            data_format == "channels_last",
         )
         if signal is not None:
             return waves_from_first(b, signal, data_format)
     if b.name == "torch" and settings.dft == "fft" and representation == "real_imag" and data_format == "channels_last":
-        segments = settings.transform.torch_segments(b.cast(images, "float32"))
+        segments = torch_paths.segments(settings.transform, b.cast(images, "float32"))
         return waves_from_first(b, settings.waves_from_segments(b, segments, length), data_format)
     if representation == "mag_phase":
         first, second = first * b.numpy.cos(second), first * b.numpy.sin(second)
