@@ -214,8 +214,8 @@ class Streamer:
             x = step(x)
         return x
 
-    def network(self, images):
-        """The domain's network on images (the images themselves without one)."""
+    def network(self, b, images):
+        """The domain's network on images (the images themselves without one); `b` unused: a stage's signature (`_run`)."""
         return images if self.domain.network is None else self.domain.network(images, training=False)
 
     def segments(self, b, images):
@@ -340,7 +340,7 @@ class _Step(keras.layers.Layer):
         waves = np_.concatenate([samples, block], axis=1)
         new = s.forward(b, waves[:, : (k - 1) * hop + s.n_fft])
         context = new if images is None else np_.concatenate([images, new], axis=axis)
-        out = _frames(s.network(context), s.history, s.history + k, axis)
+        out = _frames(s.network(b, context), s.history, s.history + k, axis)
         frame = position + np_.array(
             ((p.first - s.lookahead + np.arange(k)) * hop).astype("float32")
         )  # t * hop of the k frames
@@ -531,7 +531,7 @@ def _network_context(streamer, history, lookahead):
 
     def run(x):
         try:
-            return _to_numpy(streamer.network(keras.ops.convert_to_tensor(x)))
+            return _to_numpy(streamer.network(b, keras.ops.convert_to_tensor(x)))
         except Exception as error:
             raise ValueError(
                 f"Cannot stream the network: it fails on images of other frame counts ({type(error).__name__}: {error})."
