@@ -5,12 +5,23 @@ import os
 import keras
 import numpy as np
 
-from keras_spectro.audio_io import open_audio, resampled_length  # noqa: F401
-from keras_spectro.corpus import process_files  # noqa: F401
-from keras_spectro.files import process_file  # noqa: F401
+from keras_spectro.audio_io import open_audio, resampled_length
+from keras_spectro.corpus import process_files
+from keras_spectro.files import Terminated, process_file
 from keras_spectro.functional.common import positive_int
-from keras_spectro.loading import _apply_to_waves, _refuse_pipeline_in_processes, load_audio  # noqa: F401
-from keras_spectro.mixtures import MixtureDataset  # noqa: F401
+from keras_spectro.loading import _apply_to_waves, _refuse_pipeline_in_processes, load_audio
+from keras_spectro.mixtures import MixtureDataset
+
+__all__ = [
+    "load_audio",
+    "AudioFileDataset",
+    "MixtureDataset",
+    "to_tf_dataset",
+    "TorchBatches",
+    "process_file",
+    "process_files",
+    "Terminated",
+]
 
 
 class AudioFileDataset(keras.utils.PyDataset):

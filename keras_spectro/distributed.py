@@ -30,6 +30,8 @@ from keras_spectro.layers.base import InvertibleLayer
 from keras_spectro.layers.domain import SpectrogramDomain
 from keras_spectro.layers.pipeline import SpectrogramPipeline
 
+__all__ = ["adapt", "audio_dataset", "process_files"]
+
 
 def adapt(pipeline, dataset, column="data", batch_size=32):
     """Adapts every adaptable layer of `pipeline`, in order, over a `ray.data.Dataset`.

@@ -31,6 +31,20 @@ from keras_spectro.functional.common import (
 from keras_spectro.functional.mel import mel_filters
 from keras_spectro.functional.spectrum import stft, stft_settings
 
+__all__ = [
+    "STFTLoss",
+    "MultiResolutionSTFTLoss",
+    "SpectrogramLoss",
+    "SISDRLoss",
+    "SNRLoss",
+    "PermutationInvariant",
+    "stft_magnitudes",
+    "stft_loss_values",
+    "signal_to_distortion_db",
+    "permutation_invariant_values",
+    "check_pair",
+]
+
 MAX_SOURCES = 6  # 6! = 720 orderings
 DISTANCES = ("l1", "l2")
 

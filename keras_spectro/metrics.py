@@ -15,6 +15,8 @@ import keras
 from keras_spectro.functional.common import positive_number, standardize_data_format, true_or_false
 from keras_spectro.losses import _waves_first, check_pair, signal_to_distortion_db
 
+__all__ = ["SISDR", "SNR"]
+
 
 class _SDRMetricBase(keras.metrics.Mean):
     scale_invariant = True

@@ -21,6 +21,8 @@ from keras_spectro.layers.padding import AudioPadding
 from keras_spectro.layers.scaling import SpectrogramScaler
 from keras_spectro.layers.stft import GriffinLim, STFTSplit
 
+__all__ = ["Streamer", "find_domain", "layer_reach"]
+
 MAX_CONTEXT_FRAMES = 64  # a network whose output frames depend on frames further away is refused
 MAX_PROBED_FRAMES = 4096  # a network whose layers can reach further (by their kernels) is refused unprobed
 

@@ -9,6 +9,8 @@ import numpy as np
 
 from keras_spectro.audio_io import write_audio
 
+__all__ = ["plot_spectrogram", "plot_waveform", "magnitudes", "new_figure", "save_wav"]
+
 REDUCTIONS = {"mean": np.mean, "max": np.max, "min": np.min}
 
 

@@ -339,16 +339,3 @@ def test_random_segments_pair_targets_shuffle_and_resample(ramps, monkeypatch):
         offset = int(np.argmin(np.abs(full[:, 0] - segment[1000, 0]))) - 1000
         assert_exact(segment, full[offset : offset + 3000], 1e-5)
         resampled.on_epoch_end()
-
-
-def test_every_documented_module_is_an_attribute_and_ray_and_matplotlib_load_only_when_used():
-    import subprocess
-
-    code = (
-        "import sys, keras; before = set(sys.modules); import keras_spectro as ks\n"
-        "names = ('audio', 'distributed', 'functional', 'layers', 'losses', 'metrics', 'streaming', 'utils')\n"
-        "print([name for name in names if not hasattr(ks, name)], sorted({'ray', 'matplotlib'} & (set(sys.modules) - before)))"
-    )
-    env = {"KERAS_BACKEND": "jax", "PATH": ""}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip() == "[] []"

@@ -122,7 +122,7 @@ def test_show_draws_a_part(tmp_path, capsys):
 )
 def test_show_pools_the_same_spectrogram_and_envelope_as_the_whole_part(n_fft, hop, first, stop, columns, chunk):
     path = DATA / "voice_mono_22k.wav"
-    with ks.audio.open_audio(path) as file:
+    with soundfile.SoundFile(path) as file:
         power, per = overview.spectrogram(file, first, stop, n_fft, hop, columns=columns, chunk_frames=chunk)
         low, high, step = overview.envelope(file, first, stop, columns=columns, chunk_samples=1000)
     wave = ks.audio.load_audio(path)[first:stop]

@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 
+from keras_spectro.audio_io import check_target, open_audio, target_format, target_subtype, write_audio
+
 
 def show(args):
     from keras_spectro.cli import overview
@@ -60,11 +62,10 @@ def apply(args):
     import time
 
     import keras_spectro as ks
-    from keras_spectro.audio_io import check_target
 
     (source,) = args.source
     # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
-    with ks.audio.open_audio(source) as file:
+    with open_audio(source) as file:
         seconds, channels, rate = file.frames / file.samplerate, file.channels, file.samplerate
     check_target(source, args.output)  # each source's file is checked once the model says how many
     model = _load_model(args.model)
@@ -86,7 +87,7 @@ def apply(args):
     )
     took = max(time.perf_counter() - begin, 1e-6)
     written = [written] if isinstance(written, str) else written
-    with ks.audio.open_audio(written[0]) as file:
+    with open_audio(written[0]) as file:
         subtype = file.subtype
     print(
         f"Wrote {', '.join(written)}: {seconds:.1f} s, {channels} channel(s) at {rate} Hz, {subtype}, in {took:.1f} s ({seconds / took:.1f}x real time)"
@@ -133,7 +134,6 @@ def stream(args):
     import keras
 
     import keras_spectro as ks
-    from keras_spectro.audio_io import check_target, open_audio, target_subtype
     from keras_spectro.streaming import Streamer
 
     # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
@@ -199,7 +199,7 @@ def roundtrip(args):
 
     import keras_spectro as ks
 
-    with ks.audio.open_audio(args.file) as file:
+    with open_audio(args.file) as file:
         rate = file.samplerate
     wave = ks.audio.load_audio(args.file)
     stft = ks.STFTSplit(n_fft=args.n_fft, hop_length=args.hop, representation=args.representation)
@@ -224,7 +224,6 @@ def _save(path, wave, rate, subtype=None, clip=False):
     """Writes `(samples, channels)` to a .wav (FLOAT unless `subtype`) or .flac (PCM_24 unless `subtype`) file, by
     the extension, whole or not at all; values beyond what the subtype holds are refused, or clipped with `clip`,
     as `apply` does."""
-    from keras_spectro.audio_io import target_format, write_audio
 
     subtype = (subtype or ("FLOAT" if target_format(path) == "WAV" else "PCM_24")).upper()  # FLAC holds integers only
     clipped = write_audio(path, wave, rate, subtype, clip)
@@ -398,8 +397,6 @@ def main(argv=None):
     # TensorFlow reads this once, as it loads; unless the user chose a level, keep its log lines off our one-line errors
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = parser().parse_args(argv)
-    from keras_spectro.audio_io import open_audio, target_format
-
     if getattr(args, "hop", 0) is None:
         args.hop = args.n_fft // 4
     for name, kind in (("model", "model"), ("file", "audio"), ("source", "audio")):
