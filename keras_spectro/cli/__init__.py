@@ -61,7 +61,7 @@ def apply(args):
         return apply_many(args)
     import time
 
-    import keras_spectro as ks
+    from keras_spectro import audio
 
     (source,) = args.source
     # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
@@ -73,7 +73,7 @@ def apply(args):
     # a progress bar (Keras prints it on stdout) only for a person watching
     verbose = int(sys.stdout.isatty())
     written = _warnings_as_lines(
-        lambda: ks.audio.process_file(
+        lambda: audio.process_file(
             model,
             source,
             args.output,
@@ -96,7 +96,7 @@ def apply(args):
 
 def apply_many(args):
     """`apply` over several recordings (`process_files`, or on Ray with --ray): a line per failure, the summary."""
-    import keras_spectro as ks
+    from keras_spectro import audio
     from keras_spectro.corpus import summary
 
     verbose = int(sys.stdout.isatty())  # the progress bar and the summary, for a person watching
@@ -119,7 +119,7 @@ def apply_many(args):
         rows = _warnings_as_lines(lambda: distributed.process_files(args.model, sources, args.output, **options))
     else:
         model = _load_model(args.model)
-        rows = _warnings_as_lines(lambda: ks.audio.process_files(model, sources, args.output, **options))
+        rows = _warnings_as_lines(lambda: audio.process_files(model, sources, args.output, **options))
     for row in rows:
         if row["status"] == "failed":
             print(f"keras-spectro: failed: {row['source']}: {row['error']}", file=sys.stderr)
@@ -133,12 +133,12 @@ def stream(args):
 
     import keras
 
-    import keras_spectro as ks
+    from keras_spectro import audio
     from keras_spectro.streaming import Streamer
 
     # the cheap checks first, so that a wrong path fails before the model loads (main has checked that both files exist)
     fmt = check_target(args.source, args.output)  # .wav or .flac, in a folder that exists, not the source
-    wave = ks.audio.load_audio(args.source)
+    wave = audio.load_audio(args.source)
     with open_audio(args.source) as file:
         rate = file.samplerate
         subtype = target_subtype(fmt, file, args.subtype, args.output)  # the source's, as apply writes
@@ -197,12 +197,13 @@ def _one_torch_thread():
 def roundtrip(args):
     import keras
 
-    import keras_spectro as ks
+    from keras_spectro import audio
+    from keras_spectro.layers import STFTSplit
 
     with open_audio(args.file) as file:
         rate = file.samplerate
-    wave = ks.audio.load_audio(args.file)
-    stft = ks.STFTSplit(n_fft=args.n_fft, hop_length=args.hop, representation=args.representation)
+    wave = audio.load_audio(args.file)
+    stft = STFTSplit(n_fft=args.n_fft, hop_length=args.hop, representation=args.representation)
     images = stft(wave[None])
     back = keras.ops.convert_to_numpy(stft.inverse()(images))[0]
     error = np.abs(back - wave).max()
@@ -394,8 +395,10 @@ def parser():
 
 
 def main(argv=None):
-    # TensorFlow reads this once, as it loads; unless the user chose a level, keep its log lines off our one-line errors
+    # TensorFlow reads these once, as it loads: unless the user chose otherwise, no log lines around the command's
+    # output (TensorFlow 2.21 prints its oneDNN notice, and absl's line before it, whatever the level)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     args = parser().parse_args(argv)
     if getattr(args, "hop", 0) is None:
         args.hop = args.n_fft // 4
@@ -414,9 +417,8 @@ def main(argv=None):
         except ValueError as error:
             print("keras-spectro: error:", " ".join(str(error).splitlines()), file=sys.stderr)
             return 1
-    import keras_spectro
-
-    keras_spectro._load()  # Keras, the backend, and the layers registered for load_model
+    # Keras, the backend, and the layers registered for load_model (`keras_spectro/__init__.py` left them to us)
+    from keras_spectro import audio, layers  # noqa: F401
     from keras_spectro.files import Terminated
 
     try:

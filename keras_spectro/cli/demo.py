@@ -5,8 +5,8 @@ import os
 import keras
 import numpy as np
 
-import keras_spectro as ks
 from keras_spectro.audio import AudioFileDataset
+from keras_spectro.layers import ApplyMask, SpectrogramDomain, SpectrogramPipeline, SpectrogramScaler, STFTSplit
 from keras_spectro.utils import new_figure, plot_spectrogram, plot_waveform, save_wav
 
 SAMPLE_RATE = 16000
@@ -49,7 +49,7 @@ def denoiser(bins, channels):
     across = keras.layers.Permute((3, 1, 2))(across)  # back to (bins, frames, channels)
     merged = keras.layers.Concatenate()([near, wide, across])
     mask = keras.layers.Conv2D(channels // 2, 3, padding="same", activation="sigmoid")(merged)  # one per audio channel
-    return keras.Model(images, ks.ApplyMask("magnitude", "real_imag")([images, mask]), name="denoiser")
+    return keras.Model(images, ApplyMask("magnitude", "real_imag")([images, mask]), name="denoiser")
 
 
 def snr(reference, estimate):
@@ -73,8 +73,8 @@ def run(out_dir="spectro_demo", epochs=12, clips=48, seed=0, say=print):
         f"Backend {keras.backend.backend()}: wrote {2 * clips} synthetic stereo clips of {SECONDS:g} s to {out_dir}/data"
     )
 
-    to_images = ks.SpectrogramPipeline(
-        [ks.STFTSplit(n_fft=N_FFT, hop_length=HOP), ks.SpectrogramScaler("standard", axis="channels")],
+    to_images = SpectrogramPipeline(
+        [STFTSplit(n_fft=N_FFT, hop_length=HOP), SpectrogramScaler("standard", axis="channels")],
         sample_rate=SAMPLE_RATE,  # saved with the model: `keras-spectro apply` refuses recordings at other rates
     )
     options = dict(sample_rate=SAMPLE_RATE, channels=2, batch_size=8)
@@ -89,9 +89,7 @@ def run(out_dir="spectro_demo", epochs=12, clips=48, seed=0, say=print):
     net.fit(train, epochs=epochs)
 
     # audio of any length in, audio of the same length out: the pipeline, the network, the pipeline backwards
-    model = keras.Sequential(
-        [keras.Input((None, 2)), ks.SpectrogramDomain(to_images, network=net)], name="audio_denoiser"
-    )
+    model = keras.Sequential([keras.Input((None, 2)), SpectrogramDomain(to_images, network=net)], name="audio_denoiser")
     model_path = os.path.join(out_dir, "denoiser.keras")
     model.save(model_path)
     loaded = keras.models.load_model(model_path)
@@ -103,7 +101,7 @@ def run(out_dir="spectro_demo", epochs=12, clips=48, seed=0, say=print):
     denoised = keras.ops.convert_to_numpy(loaded.predict(test_noisy[None], verbose=0))[0]
     if denoised.shape != test_noisy.shape:
         raise RuntimeError(f"The model returned {denoised.shape} for a recording of shape {test_noisy.shape}.")
-    identity = keras.ops.convert_to_numpy(ks.SpectrogramDomain(loaded.layers[0].pipeline)(test_noisy[None]))[0]
+    identity = keras.ops.convert_to_numpy(SpectrogramDomain(loaded.layers[0].pipeline)(test_noisy[None]))[0]
     result = {
         "samples": len(test_noisy),
         "round_trip_error": float(np.abs(identity - test_noisy).max()),
@@ -144,7 +142,7 @@ def run(out_dir="spectro_demo", epochs=12, clips=48, seed=0, say=print):
 
 
 def _compare(path, noisy, denoised, clean):
-    stft = ks.STFTSplit(n_fft=N_FFT, hop_length=HOP)
+    stft = STFTSplit(n_fft=N_FFT, hop_length=HOP)
     fig = new_figure(figsize=(14, 6), layout="constrained")
     axes = fig.subplots(2, 3)
     for column, (title, wave) in enumerate((("noisy", noisy), ("denoised", denoised), ("clean", clean))):
