@@ -20,6 +20,7 @@ from keras_spectro.audio_io import (
     check_target,
     open_audio,
     read_part,
+    target_format,
     target_subtype,
 )
 from keras_spectro.files import Crossfade
@@ -273,8 +274,7 @@ def plan(sources, target, count, overwrite):
                 others = [other for other in owners[real] if other != row["source"]]
                 if others:
                     raise ValueError(f"{path}: is also the target of {others[0]}; give each source its own target.")
-                if os.path.splitext(path)[1].lower() not in FORMATS:
-                    check_target(row["source"], path)
+                target_format(path)  # .wav or .flac; the folders are made when the files are written
         except (ValueError, OSError) as error:
             decided.append(_failed(row, error))
             continue
