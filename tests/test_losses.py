@@ -200,71 +200,13 @@ def test_spectrogram_loss_is_the_mean_difference_of_the_pipeline(rng):
         np.testing.assert_allclose(to_numpy(values), expected.mean(axis=(1, 2, 3)), rtol=1e-5)
 
 
-# --- Keras' reduction, sample_weight, silence -------------------------------------------
-def test_one_value_per_example_with_keras_reduction_and_sample_weight(rng):
-    t, p = _pair(rng)
-    weights = np.array([0.5, 2.0], "float32")
-    for name, loss in _all_losses().items():
-        values = to_numpy(type(loss).from_config({**loss.get_config(), "reduction": None})(t, p))
-        assert values.shape == (2,), name
-        single = [float(loss(t[i : i + 1], p[i : i + 1])) for i in range(2)]
-        np.testing.assert_allclose(values, single, rtol=1e-5, err_msg=name)
-        np.testing.assert_allclose(float(loss(t, p)), values.mean(), rtol=1e-5, err_msg=name)
-        np.testing.assert_allclose(
-            float(loss(t, p, sample_weight=weights)), np.sum(values * weights) / 2, rtol=1e-5, err_msg=name
-        )
-
-
-def _compiled(fn):
-    """`fn` jitted on JAX (eager JAX compiles every op once per shape: slower), as it is elsewhere."""
-    if BACKEND == "jax":
-        import jax
-
-        return jax.jit(fn)
-    return fn
-
-
-def _value_and_gradient(loss, t, p):
-    """The loss and its gradient with respect to the prediction, by the backend's autodiff."""
-    if BACKEND == "jax":
-        import jax
-
-        return _compiled(jax.value_and_grad(lambda a, x: loss(a, x), argnums=1))(t, p)
-    if BACKEND == "torch":
-        import torch
-
-        x = torch.tensor(p, requires_grad=True)
-        value = loss(torch.tensor(t), x)
-        value.backward()
-        return value, x.grad
-    import tensorflow as tf
-
-    x = tf.constant(p)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        value = loss(tf.constant(t), x)
-    return value, tape.gradient(value, x)
-
-
-def test_silence_gives_finite_values_and_gradients(rng):
+# --- silence (finite values and gradients of every loss: tests/test_loss_contract.py) -----
+def test_silence_is_80_db_that_is_minus_10_log10_eps(rng):
     t, p = _pair(rng, batch=1)
     zeros = np.zeros_like(t)
-    found = {}
-    everyone = {**_all_losses(), "pit": losses.PermutationInvariant(losses.SISDRLoss())}
-    everyone.pop("mr_stft")  # the function of "stft" at other resolutions
-    for name, loss in everyone.items():
-        for case, (a, b) in {
-            "silent target": (zeros, p),
-            "silent prediction": (t, zeros),
-            "both": (zeros, zeros),
-        }.items():
-            if name == "pit":
-                a, b = np.stack([a, a[:, ::-1]], 1), np.stack([b, b], 1)
-            value, gradient = _value_and_gradient(loss, a, b)
-            value, gradient = to_numpy(value), to_numpy(gradient)
-            found[(name, case)] = float(value)
-            assert np.isfinite(value) and np.all(np.isfinite(gradient)), (name, case, value)
-    assert found[("si_sdr", "both")] == pytest.approx(80.0) and found[("snr", "silent target")] == pytest.approx(80.0)
+    assert float(losses.SISDRLoss()(zeros, zeros)) == pytest.approx(80.0)
+    assert float(losses.SNRLoss()(zeros, p)) == pytest.approx(80.0)
+    assert float(metrics.SISDR()(zeros, zeros)) == pytest.approx(-80.0)
 
 
 def test_computes_in_float32_under_mixed_precision(rng):
@@ -333,14 +275,7 @@ def test_permutation_invariant_takes_the_best_ordering(rng):
         losses.PermutationInvariant(losses.SISDRLoss())(np.zeros((1, 7, 100, 1)), np.zeros((1, 7, 100, 1)))
 
 
-def test_configs_round_trip_and_bad_arguments_are_refused():
-    for loss in [*_all_losses().values(), losses.PermutationInvariant(losses.STFTLoss(**SMALL))]:
-        config = keras.saving.serialize_keras_object(loss)
-        again = keras.saving.deserialize_keras_object(json.loads(json.dumps(config)))
-        assert type(again) is type(loss) and keras.saving.serialize_keras_object(again) == config
-    for metric in (metrics.SISDR(zero_mean=False), metrics.SNR(eps=1e-6)):
-        again = type(metric).from_config(metric.get_config())
-        assert again.get_config() == metric.get_config()
+def test_bad_arguments_are_refused():  # the config round trip of each: tests/test_loss_contract.py
     for bad, match in (
         (lambda: losses.STFTLoss(n_mels=40), "sample_rate"),
         (lambda: losses.STFTLoss(eps=0), "eps"),

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 from test_contract import LAYERS, close, example, model_of
-from test_loss_paths import EXAMPLES, NAMES, compiled_is_eager, pair
+from test_loss_contract import EXAMPLES, NAMES, compiled_is_eager, pair
 
 import keras_spectro as ks
 
