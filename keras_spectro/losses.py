@@ -134,7 +134,8 @@ def permutation_invariant_values(pairwise):
     for k, order in enumerate(orderings):
         choose[k, np.arange(sources), order] = 1.0 / sources
     flat = keras.ops.reshape(pairwise, (-1, sources * sources))
-    return keras.ops.min(keras.ops.matmul(flat, choose.reshape(len(orderings), -1).T), axis=-1)
+    means = keras.ops.matmul(flat, choose.reshape(len(orderings), -1).T)  # (batch, orderings)
+    return keras.ops.sort(means, axis=-1)[:, 0]  # the minimum; `ops.min` raises on an empty batch (TF, torch)
 
 
 # --- checks -----------------------------------------------------------------------------

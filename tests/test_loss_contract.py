@@ -235,15 +235,8 @@ def test_a_batch_of_one_gives_that_examples_value_in_a_batch_of_three(name):
     assert np.all(np.isfinite(values)) and len(set(values.tolist())) == len(values), (name, values)
 
 
-EMPTY_BATCH_FAILS = {  # known defects, strict: a fix makes these fail until the entry goes
-    "PermutationInvariant": "keras.ops.min of no values raises on TensorFlow and PyTorch (losses.permutation_invariant_values)",
-}
-
-
 @pytest.mark.parametrize("name", ALL)
-def test_an_empty_batch_gives_nothing(name, request):
-    if name in EMPTY_BATCH_FAILS and BACKEND != "jax":
-        request.applymarker(pytest.mark.xfail(reason=EMPTY_BATCH_FAILS[name], strict=True))
+def test_an_empty_batch_gives_nothing(name):
     make, shape = example(name)
     empty = np.zeros((0, *shape), "float32")
     nothing = value(make(), empty, empty)  # Keras' reduction of no values: 0 (a metric) or an empty array (a loss)
