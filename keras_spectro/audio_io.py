@@ -125,6 +125,10 @@ def target_subtype(fmt, file, subtype, target):
 def check_subtype(fmt, subtype, rate, channels, target):
     """A ValueError naming `target` unless libsndfile writes `fmt` files of `subtype` at `rate` with `channels`."""
     if not _writable(fmt, subtype, rate, channels):
+        if _writable(fmt, subtype, 44100, 1):  # the subtype is fine: the rate or channel count is not
+            raise ValueError(
+                f"{target}: libsndfile cannot write {fmt} {subtype} with {channels} channel(s) at {rate} Hz."
+            )
         raise ValueError(
             f"{target}: {fmt} files cannot hold subtype {subtype!r}; pick one of {sorted(soundfile.available_subtypes(fmt))}."
         )
@@ -152,6 +156,7 @@ def fit_to_subtype(block, subtype, clip, rate, offset=0):
 
     Example: `fit_to_subtype(np.array([[1.00001]], "float32"), "PCM_16", False, 16000)` → ([[1.0]], 0).
     """
+    subtype = subtype.upper()  # libsndfile takes "float" for FLOAT
     if subtype in UNBOUNDED or not block.size:
         return block, 0
     limit = 1.0 + 0.5 / 2 ** (BITS.get(subtype, 8) - 1)  # half an LSB

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from keras_spectro.audio_io import check_file, open_audio, read_part, resampled_length
-from keras_spectro.functional.common import check_choice, non_negative_int, positive_int
+from keras_spectro.functional.common import check_choice, non_negative_int, positive_int, sample_rate_hz
 from keras_spectro.layers.padding import MODES, padding_widths
 
 
@@ -48,6 +48,7 @@ def load_audio(
     check_choice(mode, MODES, "mode")
     length = None if length is None else positive_int(length, "length")
     offset = non_negative_int(offset, "offset")
+    sample_rate = None if sample_rate is None else sample_rate_hz(sample_rate)  # 16000.0 is 16000; 0 is no rate
     if resample and sample_rate is None:
         raise ValueError("resample=True needs the sample_rate to convert to.")
     with open_audio(path) as file:

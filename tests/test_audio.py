@@ -276,6 +276,18 @@ def test_resample_without_soxr_says_what_to_install(monkeypatch):
     assert load_audio(DATA / "voice_mono_22k.wav", sample_rate=22050, resample=True).shape[1] == 1  # nothing to convert
 
 
+def test_sample_rate_is_checked_and_a_whole_float_is_the_same_rate():
+    path = DATA / "voice_mono_22k.wav"
+    whole = load_audio(path)
+    for rate, resample in [(22050.0, False), (22050.0, True), (np.int64(22050), True)]:
+        np.testing.assert_array_equal(
+            load_audio(path, sample_rate=rate, resample=resample, offset=5, length=99), whole[5:104]
+        )
+    for rate in [0, -1, True, float("nan")]:  # 0 read the file at its own rate with resample=True
+        with pytest.raises(ValueError, match="sample_rate must be a positive number"):
+            load_audio(path, sample_rate=rate, resample=True)
+
+
 @pytest.fixture
 def ramps(tmp_path):
     """Files whose every sample says where it is: channel 0 = index / 2**15, channel 1 = -that."""

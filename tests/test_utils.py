@@ -109,6 +109,26 @@ def test_save_wav_refuses_nan_and_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.wav"]  # no temporary left behind
 
 
+def test_save_wav_subtype_in_lower_case_means_the_same_subtype(tmp_path):
+    # libsndfile takes "float" for FLOAT: a FLOAT file keeps values beyond [-1, 1] (they were clipped to 1)
+    wave = np.array([0.5, 1.5, -2.0], "float32")
+    save_wav(tmp_path / "f.wav", wave, 8000, subtype="float")
+    assert soundfile.info(tmp_path / "f.wav").subtype == "FLOAT"
+    np.testing.assert_array_equal(soundfile.read(tmp_path / "f.wav", dtype="float32")[0], wave)
+    with pytest.warns(UserWarning, match="2 samples outside"):
+        save_wav(tmp_path / "p.wav", wave, 8000, subtype="pcm_24")
+    np.testing.assert_allclose(soundfile.read(tmp_path / "p.wav")[0], [0.5, 1.0, -1.0], atol=1e-6)
+
+
+def test_save_wav_names_the_channel_count_when_the_layout_is_wrong(tmp_path):
+    # (channels, samples) by mistake is 4000 channels: the subtype is not what is wrong
+    with pytest.raises(ValueError, match="cannot write WAV PCM_16 with 4000 channel\\(s\\) at 8000 Hz"):
+        save_wav(tmp_path / "x.wav", np.zeros((2, 4000), "float32"), 8000)
+    with pytest.raises(ValueError, match="WAV files cannot hold subtype 'VORBIS'"):
+        save_wav(tmp_path / "x.wav", np.zeros(8, "float32"), 8000, subtype="VORBIS")
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o077])
 def test_save_wav_gives_the_file_the_mode_open_would(umask, tmp_path):
     old = os.umask(umask)
