@@ -76,7 +76,9 @@ def import_soxr():
 def read_resampled(file, start, stop, rate):
     """Samples `start:stop` at `rate` of an open file: reads that part plus some context and converts it."""
     soxr = import_soxr()
-    source = file.samplerate
+    if not float(rate).is_integer():
+        raise ValueError(f"{file.name}: cannot convert to {rate} Hz: files hold a whole number of Hz.")
+    rate, source = int(rate), file.samplerate
     common = math.gcd(source, rate)
     context = 1024 * -(-source // rate)  # 4x the longest filter measured for soxr "HQ"
     # a part that starts where a source and an output sample coincide converts as the whole file does
@@ -129,9 +131,8 @@ def check_subtype(fmt, subtype, rate, channels, target):
             raise ValueError(
                 f"{target}: libsndfile cannot write {fmt} {subtype} with {channels} channel(s) at {rate} Hz."
             )
-        raise ValueError(
-            f"{target}: {fmt} files cannot hold subtype {subtype!r}; pick one of {sorted(soundfile.available_subtypes(fmt))}."
-        )
+        writable = sorted(name for name in soundfile.available_subtypes(fmt) if _writable(fmt, name, rate, channels))
+        raise ValueError(f"{target}: {fmt} files cannot hold subtype {subtype!r}; pick one of {writable}.")
 
 
 def _writable(fmt, subtype, rate, channels):

@@ -286,6 +286,8 @@ def test_sample_rate_is_checked_and_a_whole_float_is_the_same_rate():
     for rate in [0, -1, True, float("nan")]:  # 0 read the file at its own rate with resample=True
         with pytest.raises(ValueError, match="sample_rate must be a positive number"):
             load_audio(path, sample_rate=rate, resample=True)
+    with pytest.raises(ValueError, match=r"cannot convert to 22050.5 Hz: files hold a whole number of Hz"):
+        load_audio(path, sample_rate=22050.5, resample=True)  # was a TypeError from math.gcd
 
 
 @pytest.fixture

@@ -104,8 +104,10 @@ def test_save_wav_refuses_nan_and_writes_nothing(tmp_path):
     assert (tmp_path / "keep.wav").read_bytes() == b"old"
     with pytest.raises(ValueError, match="sample_rate"):
         save_wav(tmp_path / "x.wav", np.zeros(3), 0)
-    with pytest.raises(ValueError, match="subtype"):
+    with pytest.raises(ValueError, match="subtype") as refusal:
         save_wav(tmp_path / "x.wav", np.zeros(3), 8000, subtype="MP3")
+    offered = str(refusal.value).split("pick one of")[1]
+    assert "PCM_16" in offered and "MPEG_LAYER_III" not in offered  # only subtypes libsndfile writes
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.wav"]  # no temporary left behind
 
 
