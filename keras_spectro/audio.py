@@ -121,9 +121,10 @@ class AudioFileDataset(keras.utils.PyDataset):
     def _sample_count(self, path):
         if path not in self._frames:
             with open_audio(path) as file:
-                rate, wanted = file.samplerate, self.load_options["sample_rate"]
-                convert = self.load_options["resample"] and wanted not in (None, rate)
-                self._frames[path] = resampled_length(file.frames, rate, wanted) if convert else file.frames
+                rate = (
+                    self.load_options["sample_rate"] or file.samplerate
+                )  # another rate: converted, or refused on reading
+                self._frames[path] = resampled_length(file.frames, file.samplerate, rate)
         return self._frames[path]
 
     def _read(self, paths, offsets):

@@ -60,7 +60,7 @@ def read_frames(file, start, stop):
 
 
 def resampled_length(frames, rate, new_rate):
-    """The sample count of `frames` samples converted from `rate` to `new_rate` (as soxr rounds it)."""
+    """The sample count of `frames` samples converted from `rate` to `new_rate` (as soxr rounds it; `frames` at `rate`)."""
     return (2 * frames * new_rate + rate) // (2 * rate)
 
 

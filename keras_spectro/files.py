@@ -166,7 +166,7 @@ class ModelParts:
         """(total, starts, sizes, (step, overlap, length, hop)): the file's sample count at `rate`, where its chunks
         start, and the sizes they run at (zero-padded): `length` for all, but a recording of one chunk runs at its own
         length, and the last chunk at the size that gives the whole file's frames (`_last_size`)."""
-        total = resampled_length(file.frames, file.samplerate, rate) if rate != file.samplerate else file.frames
+        total = resampled_length(file.frames, file.samplerate, rate)
         step, overlap, length, hop = _chunk_step(self.inner, rate, chunk_seconds, overlap_seconds)
         starts = [*range(0, total - length, step), max(0, -(-(total - length) // hop) * hop)]
         sizes = [length] * (len(starts) - 1) + [_last_size(self.inner, length, starts[-1], total, len(starts) > 1)]
