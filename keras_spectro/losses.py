@@ -438,30 +438,43 @@ class SpectrogramLoss(keras.losses.Loss):
         }
 
 
-class _SDRLossBase(keras.losses.Loss):
+class _SDRSettings:
+    """What the SDR losses and metrics share: their settings (checked), their dB per example, their config."""
+
     scale_invariant = True
 
-    def __init__(self, zero_mean, eps, data_format, broadcast_channels=False, **kwargs):
-        super().__init__(**_float32_policy(kwargs))
+    def _set_sdr_settings(self, zero_mean, eps, data_format, broadcast_channels):
         self.zero_mean, self.eps = true_or_false(zero_mean, "zero_mean"), positive_number(eps, "eps")
         self.data_format = standardize_data_format(data_format)
         self.broadcast_channels = true_or_false(broadcast_channels, "broadcast_channels")
 
-    def call(self, y_true, y_pred):
+    def _sdr_db(self, y_true, y_pred):
+        """The SDR (or SNR) in dB per example of a checked pair."""
         y_true = check_pair(
             y_true, y_pred, self.data_format, type(self).__name__, broadcast_channels=self.broadcast_channels
         )
         y_true, y_pred = _waves_first(y_true, self.data_format), _waves_first(y_pred, self.data_format)
-        return -signal_to_distortion_db(y_true, y_pred, self.scale_invariant, self.zero_mean, self.eps)
+        return signal_to_distortion_db(y_true, y_pred, self.scale_invariant, self.zero_mean, self.eps)
 
-    def get_config(self):
+    def _sdr_config(self):
         return {
-            **super().get_config(),
             "zero_mean": self.zero_mean,
             "eps": self.eps,
             "data_format": self.data_format,
             "broadcast_channels": self.broadcast_channels,
         }
+
+
+class _SDRLossBase(_SDRSettings, keras.losses.Loss):
+    def __init__(self, zero_mean, eps, data_format, broadcast_channels=False, **kwargs):
+        super().__init__(**_float32_policy(kwargs))
+        self._set_sdr_settings(zero_mean, eps, data_format, broadcast_channels)
+
+    def call(self, y_true, y_pred):
+        return -self._sdr_db(y_true, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), **self._sdr_config()}
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")

@@ -12,38 +12,22 @@ model.compile(optimizer="adam", loss=ks.losses.SISDRLoss(), metrics=[ks.metrics.
 
 import keras
 
-from keras_spectro.functional.common import positive_number, standardize_data_format, true_or_false
-from keras_spectro.losses import _waves_first, check_pair, signal_to_distortion_db
+from keras_spectro.losses import _SDRSettings
 
 __all__ = ["SISDR", "SNR"]
 
 
-class _SDRMetricBase(keras.metrics.Mean):
-    scale_invariant = True
-
+class _SDRMetricBase(_SDRSettings, keras.metrics.Mean):
     def __init__(self, zero_mean, eps, data_format, name, broadcast_channels=False, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(name=name, **kwargs)
-        self.zero_mean, self.eps = true_or_false(zero_mean, "zero_mean"), positive_number(eps, "eps")
-        self.data_format = standardize_data_format(data_format)
-        self.broadcast_channels = true_or_false(broadcast_channels, "broadcast_channels")
+        self._set_sdr_settings(zero_mean, eps, data_format, broadcast_channels)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = check_pair(
-            y_true, y_pred, self.data_format, type(self).__name__, broadcast_channels=self.broadcast_channels
-        )
-        y_true, y_pred = _waves_first(y_true, self.data_format), _waves_first(y_pred, self.data_format)
-        values = signal_to_distortion_db(y_true, y_pred, self.scale_invariant, self.zero_mean, self.eps)
-        return super().update_state(values, sample_weight=sample_weight)
+        return super().update_state(self._sdr_db(y_true, y_pred), sample_weight=sample_weight)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "zero_mean": self.zero_mean,
-            "eps": self.eps,
-            "data_format": self.data_format,
-            "broadcast_channels": self.broadcast_channels,
-        }
+        return {**super().get_config(), **self._sdr_config()}
 
 
 @keras.saving.register_keras_serializable(package="keras_spectro")
